@@ -1,0 +1,56 @@
+"""The environment of one web or worker node: everything Django learns about its world.
+
+``app/`` never imports ``deploy/``; it reads only these variables, exactly as a
+production host would receive them from systemd's ``EnvironmentFile``. The
+table in docs/SETTINGS.md documents each variable, its local default and its
+production value.
+"""
+
+from __future__ import annotations
+
+from ..paths import StatePaths
+from ..secrets import Secrets
+from ..topology import Node, Topology
+
+
+def web_environment(topo: Topology, node: Node, paths: StatePaths, secrets: Secrets) -> dict[str, str]:
+    """Environment variables for a web (or worker) node, in a stable order."""
+    db = topo.database
+    proxy = topo.dbproxy
+    s3 = topo.s3
+    media = topo.media
+    local = topo.cluster.profile == "local"
+    endpoint = topo.storage.endpoint_url or f"http://{s3.address}:{s3.port}"
+    hosts = sorted({topo.lb.address, "localhost", *(w.address for w in topo.web)})
+    return {
+        "DJANGO_SETTINGS_MODULE": "tiers_site.settings",
+        "TIERS_PROFILE": topo.cluster.profile,
+        "TIERS_CLUSTER": topo.cluster.name,
+        "TIERS_NODE_NAME": node.name,
+        "DJANGO_SECRET_KEY": secrets.django_secret_key,
+        "DJANGO_ALLOWED_HOSTS": ",".join(hosts),
+        "DJANGO_DEBUG": "0",
+        "DEBUG_HEADERS": "1" if local else "0",
+        # The primary is always reached through dbproxy, which follows Patroni's leader.
+        "DB_NAME": db.name,
+        "DB_USER": db.user,
+        "DB_PASSWORD": secrets.db_app_password,
+        "DB_PRIMARY_HOST": proxy.address,
+        "DB_PRIMARY_PORT": str(proxy.port),
+        # Every DB node is a read candidate at its own address; the router reads only
+        # from those that are in recovery (replicas), caught up and healthy.
+        "DB_READ_NODES": ",".join(f"{n.name}={n.address}:{n.port}" for n in topo.db),
+        "DB_MAX_LAG_BYTES": str(db.max_replica_lag_bytes),
+        "DB_MAX_LAG_SECONDS": str(db.max_replica_lag_seconds),
+        "CACHE_NODES": ",".join(c.endpoint for c in topo.cache),
+        "S3_ENDPOINT_URL": endpoint,
+        "S3_REGION": topo.storage.region,
+        "S3_ADDRESSING_STYLE": topo.storage.addressing_style,
+        "S3_ACCESS_KEY_ID": secrets.s3_access_key,
+        "S3_SECRET_ACCESS_KEY": secrets.s3_secret_key,
+        "S3_MEDIA_BUCKET": topo.storage.media_bucket,
+        "S3_STATIC_BUCKET": topo.storage.static_bucket,
+        "MEDIA_URL": f"http://{media.address}:{media.port}/media/",
+        "STATIC_URL": f"http://{media.address}:{media.port}/static/",
+        "TIERS_LOG_DIR": str(paths.log),
+    }

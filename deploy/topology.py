@@ -213,6 +213,11 @@ ROLE_SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
     "s3": {
         "address": (str, REQUIRED),
         "port": (_PORT, 8333),
+        # SeaweedFS also listens on 127.0.0.1 at these ports and at each port + 10000 (gRPC),
+        # whatever its own address: two clusters on one machine need different values.
+        "master_port": (_PORT, 9333),
+        "volume_port": (_PORT, 9340),
+        "filer_port": (_PORT, 8888),
     },
     "media": {
         "address": (str, REQUIRED),

@@ -1,0 +1,51 @@
+# Developer entry points. Everything goes through `python -m deploy` (see deploy/cli.py).
+SHELL := /bin/bash
+PY := .venv/bin/python
+TOPOLOGY ?= deploy/topologies/local.toml
+DEPLOY := $(PY) -m deploy --topology $(TOPOLOGY)
+
+.PHONY: help install up down clean status logs psql manage test test-unit lint check
+
+help:
+	@echo "make up       install what is missing, start the local cluster, print the site URL"
+	@echo "make status   every node at a glance        make logs [NODE=web1]   recent log lines"
+	@echo "make down     stop (data kept)              make clean               stop and wipe var/"
+	@echo "make psql NODE=db1                          make test                unit + integration tests"
+
+install:
+	@bash deploy/bootstrap.sh
+
+up: install
+	@$(DEPLOY) up
+
+down:
+	@[ -x $(PY) ] && $(DEPLOY) down || true
+
+clean:
+	@[ -x $(PY) ] && $(DEPLOY) clean || rm -rf var/
+
+status:
+	@$(DEPLOY) status
+
+logs:
+	@$(DEPLOY) logs $(NODE)
+
+psql:
+	@$(DEPLOY) psql $(or $(NODE),db1)
+
+manage:
+	@$(DEPLOY) manage $(ARGS)
+
+check: install
+	@$(DEPLOY) check
+
+lint: install
+	@.venv/bin/ruff check deploy app tests
+	@.venv/bin/ruff format --check deploy app tests
+
+test-unit: install
+	@.venv/bin/pytest tests/unit -q
+
+# Unit tests, then integration tests against a throw-away cluster on 127.1.x.y (never the make-up one).
+test: install lint
+	@.venv/bin/pytest -q

@@ -1,0 +1,133 @@
+"""`python -m deploy [--topology FILE] COMMAND ...`: the operator's entry point."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .cluster import Cluster, ClusterError
+from .haproxy_api import HAProxyAPI
+from .paths import REPO, StatePaths
+from .probes import WaitTimeout
+from .status import Row, format_table, health_of
+from .topology import TopologyError, load
+
+DEFAULT_TOPOLOGY = REPO / "deploy" / "topologies" / "local.toml"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
+    p.add_argument(
+        "--topology", "-t", default=os.environ.get("TIERS_TOPOLOGY", str(DEFAULT_TOPOLOGY)),
+        help="topology TOML file (default: $TIERS_TOPOLOGY or deploy/topologies/local.toml)",
+    )  # fmt: skip
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="render configs, start every node, wait until ready, print the URL")
+    up.add_argument("--no-seed", action="store_true", help="do not load demo data")
+    sub.add_parser("down", help="stop every node (data kept)")
+    sub.add_parser("clean", help="stop every node and delete the cluster's state folder")
+    sub.add_parser("status", help="every node at a glance")
+    sub.add_parser("check", help="validate the topology and render every config (no changes)")
+    logs = sub.add_parser("logs", help="recent log lines of one node or all")
+    logs.add_argument("node", nargs="?")
+    logs.add_argument("-n", "--lines", type=int, default=30)
+    logs.add_argument("-f", "--follow", action="store_true")
+    for name, text in (("stop", "stop a node"), ("start", "start a node"), ("restart", "restart a node"),
+                       ("kill", "SIGKILL a node (fault tests); it stays down until `start`")):  # fmt: skip
+        sp = sub.add_parser(name, help=text)
+        sp.add_argument("node")
+    psql = sub.add_parser("psql", help="psql as superuser on a DB node (extra args go to psql)")
+    psql.add_argument("node")
+    psql.add_argument("args", nargs=argparse.REMAINDER)
+    manage = sub.add_parser("manage", help="manage.py against the cluster with a web node's environment")
+    manage.add_argument("--node", help="whose environment (default: the first web node)")
+    manage.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+def status(cluster: Cluster) -> int:
+    sup = cluster.supervisor
+    procs = sup.processes() if sup.running() else {}
+    lb_states: dict[str, str] = {}
+    try:
+        for row in HAProxyAPI(cluster.paths.haproxy_admin_sock, timeout=1).stats():
+            if row["pxname"] == "web" and row["svname"] not in ("FRONTEND", "BACKEND"):
+                lb_states[row["svname"]] = f"{row['status']} cur {row['scur']} q {row['qcur']}"
+    except OSError:
+        pass
+    rows = []
+    for node in cluster.topo:
+        info = procs.get(node.name)
+        process = info["statename"].lower() if info else "not started"
+        if info and info["statename"] == "RUNNING":
+            patroni = cluster.patroni_status(node) if node.role == "db" else None
+            health, detail = health_of(node, patroni, lb_states)
+        else:
+            health, detail = "-", ""
+        address = node.endpoint if node.port else node.address
+        rows.append(Row(node.name, node.role, address, process, health, detail))
+    print(f"cluster {cluster.topo.cluster.name!r} ({cluster.topo.source}), state in {cluster.paths.root}")
+    print(format_table(rows))
+    return 0
+
+
+def logs(cluster: Cluster, node: str | None, lines: int, follow: bool) -> int:
+    names = [node] if node else [n.name for n in cluster.topo]
+    if node:
+        cluster.topo.node(node)
+    files = [str(cluster.paths.log_file(n)) for n in names if cluster.paths.log_file(n).exists()]
+    if not files:
+        print("no logs yet: is the cluster up? (make up)")
+        return 1
+    argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), *files]
+    return subprocess.call(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        topo = load(args.topology)
+    except TopologyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    cluster = Cluster(topo, StatePaths.for_cluster(topo.cluster.name))
+    try:
+        match args.command:
+            case "up":
+                cluster.up(seed=not args.no_seed)
+            case "down":
+                cluster.down()
+            case "clean":
+                cluster.clean()
+            case "status":
+                return status(cluster)
+            case "check":
+                from .configs import render_all
+                from .secrets import Secrets
+
+                files = render_all(topo, cluster.paths, Secrets.fixed_for_tests())
+                print(f"{topo.source}: valid, {len(topo.nodes)} nodes, {len(files)} config files render")
+            case "logs":
+                return logs(cluster, args.node, args.lines, args.follow)
+            case "stop" | "start" | "restart" | "kill":
+                getattr(cluster, args.command)(args.node)
+                print(f"{args.command}: {args.node} done")
+            case "psql":
+                node = topo.node(args.node)
+                if node.role != "db":
+                    raise ClusterError(f"{args.node} is a {node.role} node; psql needs a db node")
+                extra = args.args[1:] if args.args[:1] == ["--"] else args.args
+                os.execvp("runuser", cluster.psql_argv(node, extra))
+            case "manage":
+                extra = args.args[1:] if args.args[:1] == ["--"] else args.args
+                env = cluster.django_env(topo.node(args.node) if args.node else None)
+                os.chdir(cluster.paths.app)
+                py = str(cluster.paths.venv / "bin" / "python")
+                os.execve(py, [py, str(Path(cluster.paths.app) / "manage.py"), *extra], env)
+    except (ClusterError, WaitTimeout, TopologyError) as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
+    return 0

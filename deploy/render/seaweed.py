@@ -1,0 +1,53 @@
+"""SeaweedFS (the local S3-compatible store): command line and S3 identities."""
+
+from __future__ import annotations
+
+import json
+
+from ..paths import StatePaths
+from ..secrets import Secrets
+from ..topology import Node, Topology
+
+
+def s3_identities(topo: Topology, secrets: Secrets) -> str:
+    """The -s3.config JSON: the app's key pair, and anonymous reads of the public buckets only.
+
+    The media server fetches public media and static files anonymously; anything else
+    (private media, writes, listing) needs the key pair.
+    """
+    public = [topo.storage.media_bucket, topo.storage.static_bucket]
+    data = {
+        "identities": [
+            {
+                "name": "tiers-app",
+                "credentials": [{"accessKey": secrets.s3_access_key, "secretKey": secrets.s3_secret_key}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            },
+            {"name": "anonymous", "actions": [f"Read:{bucket}" for bucket in public]},
+        ]
+    }
+    return json.dumps(data, indent=2) + "\n"
+
+
+def seaweed_command(topo: Topology, node: Node, paths: StatePaths) -> list[str]:
+    """argv for ``weed mini`` (master, volume, filer and S3 in one process) on the node's address."""
+    buckets = [topo.storage.media_bucket, topo.storage.static_bucket]
+    return [
+        str(paths.venv / "bin" / "weed"),
+        "mini",
+        f"-dir={paths.data(node.name)}",
+        # Without these it binds 0.0.0.0 and advertises the machine's external address.
+        f"-ip={node.address}",
+        f"-ip.bind={node.address}",
+        f"-s3.port={node.port}",
+        f"-master.port={node.opt('master_port')}",
+        f"-volume.port={node.opt('volume_port')}",
+        f"-filer.port={node.opt('filer_port')}",
+        f"-s3.config={paths.conf_file('s3-identities.json')}",
+        # Side services we do not use: fewer ports, less memory.
+        "-admin.ui=false",
+        "-webdav=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-bucket={','.join(buckets)}",
+    ]

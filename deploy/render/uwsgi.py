@@ -1,0 +1,24 @@
+"""uWSGI ini for one web node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..paths import StatePaths
+from ..secrets import Secrets
+from ..topology import Node, Topology
+from .django_env import web_environment
+from .templates import render
+
+
+def render_uwsgi(
+    topo: Topology, node: Node, paths: StatePaths, secrets: Secrets, app_dir: Path | None = None
+) -> str:
+    """The ini for ``node``; ``app_dir`` is the release's app folder (the working tree's by default)."""
+    return render(
+        "deploy/templates/uwsgi.ini.j2",
+        node=node,
+        app_dir=app_dir or paths.app,
+        stats_socket=paths.uwsgi_stats_sock(node.name),
+        environment=web_environment(topo, node, paths, secrets),
+    )

@@ -1,0 +1,41 @@
+"""Shared fixtures. The integration cluster is started once per session on the 127.1.x.y block.
+
+Set TIERS_KEEP_TEST_CLUSTER=1 to leave it running after the tests (the next run reuses it: `up`
+is idempotent); `python -m deploy -t deploy/topologies/test.toml clean` removes it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from deploy.cluster import Cluster
+from deploy.paths import REPO, StatePaths
+from deploy.topology import load
+
+TEST_TOPOLOGY = REPO / "deploy" / "topologies" / "test.toml"
+
+
+def deploy_cli(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "deploy", "--topology", str(TEST_TOPOLOGY), *args],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    if check and out.returncode != 0:
+        raise AssertionError(f"deploy {' '.join(args)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    topo = load(TEST_TOPOLOGY)
+    c = Cluster(topo, StatePaths.for_cluster(topo.cluster.name))
+    out = deploy_cli("up")
+    print(out.stdout)
+    yield c
+    if os.environ.get("TIERS_KEEP_TEST_CLUSTER") != "1":
+        deploy_cli("clean", check=False)

@@ -141,7 +141,7 @@ class Cluster:
             probes.wait_for(self._dbproxy_reaches_primary, "dbproxy -> primary", 30)
         with progress.step("waiting for memcached and S3"):
             for node in topo.cache:
-                probes.wait_for(lambda n=node: probes.tcp_open(n.address, n.port), f"memcached {n.name}", 20)
+                probes.wait_for(lambda n=node: probes.tcp_open(n.address, n.port), f"memcached {node.name}", 20)
             s3 = topo.s3
             probes.wait_for(lambda: _s3_answers(s3), f"S3 {s3.endpoint}", 60)
         with progress.step("running migrations on the primary"):

@@ -93,7 +93,7 @@ def test_patroni_reports_one_leader_and_two_streaming_replicas(cluster: Cluster)
 
 
 def _manage(node: str, code: str) -> str:
-    return deploy_cli("manage", "--node", node, "shell", "-c", code).stdout.strip()
+    return deploy_cli("manage", "--node", node, "shell", "--no-imports", "-c", code).stdout.strip()
 
 
 def test_cache_is_shared_between_web_nodes(cluster: Cluster) -> None:

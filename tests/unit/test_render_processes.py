@@ -1,0 +1,73 @@
+"""uWSGI ini, memcached and SeaweedFS command lines, supervisord programs: exact output."""
+
+from __future__ import annotations
+
+import json
+
+from deploy.programs import programs
+from deploy.render.memcached import memcached_command
+from deploy.render.seaweed import s3_identities, seaweed_command
+from deploy.render.supervisor import render_supervisord
+from deploy.render.uwsgi import render_uwsgi
+from tests.unit.fixtures import PATHS, SECRETS, small
+from tests.unit.golden import assert_golden
+
+
+def test_uwsgi_ini_exact() -> None:
+    topo = small()
+    assert_golden("uwsgi-web1.ini", render_uwsgi(topo, topo.web[0], PATHS, SECRETS))
+
+
+def test_uwsgi_threads_enable_threading() -> None:
+    topo = small()
+    text = render_uwsgi(topo, topo.web[1], PATHS, SECRETS)
+    assert "processes = 2\nthreads = 2\nenable-threads = true\n" in text
+    assert "env = TIERS_NODE_NAME=web2\n" in text
+
+
+def test_memcached_command() -> None:
+    assert memcached_command(small().cache[0]) == [
+        "/usr/bin/memcached", "-l", "127.9.3.1", "-p", "11211", "-U", "0", "-m", "64", "-c", "1024",
+        "-t", "2", "-u", "memcache",
+    ]  # fmt: skip
+
+
+def test_seaweed_command_binds_its_own_address() -> None:
+    topo = small()
+    assert seaweed_command(topo, topo.s3, PATHS) == [
+        "/repo/.venv/bin/weed", "mini", "-dir=/state/data/s3", "-ip=127.9.4.1", "-ip.bind=127.9.4.1",
+        "-s3.port=8333", "-master.port=9333", "-volume.port=9340", "-filer.port=8888",
+        "-s3.config=/state/conf/s3-identities.json", "-admin.ui=false", "-webdav=false",
+        "-s3.port.iceberg=0", "-s3.port.lance=0", "-bucket=tiers-media,tiers-static",
+    ]  # fmt: skip
+
+
+def test_s3_identities_give_anonymous_read_of_public_buckets_only() -> None:
+    data = json.loads(s3_identities(small(), SECRETS))
+    app, anonymous = data["identities"]
+    assert app["credentials"] == [{"accessKey": "test-s3_access_key", "secretKey": "test-s3_secret_key"}]
+    assert "Write" in app["actions"]
+    assert anonymous == {"name": "anonymous", "actions": ["Read:tiers-media", "Read:tiers-static"]}
+
+
+def test_supervisord_config_exact() -> None:
+    topo = small()
+    assert_golden("supervisord.conf", render_supervisord("mini", programs(topo, PATHS, SECRETS), PATHS))
+
+
+def test_programs_cover_every_node_in_dependency_order() -> None:
+    progs = programs(small(), PATHS, SECRETS)
+    assert [p.name for p in progs] == [n.name for n in small()]
+    by_name = {p.name: p for p in progs}
+    assert by_name["db1"].user == "postgres"
+    assert by_name["db1"].argv == ("/repo/.venv/bin/patroni", "/state/conf/patroni-db1.yml")
+    assert by_name["etcd"].priority < by_name["db1"].priority < by_name["dbproxy"].priority
+    assert by_name["dbproxy"].priority < by_name["web1"].priority < by_name["lb"].priority
+    assert by_name["worker1"].environment["TIERS_NODE_NAME"] == "worker1"
+
+
+def test_environment_line_escapes_quotes_and_percent() -> None:
+    from deploy.programs import Program
+
+    p = Program(name="x", role="worker", argv=("true",), environment={"A": 'say "hi"', "B": "100%"})
+    assert p.environment_line == 'A="say \\"hi\\"",B="100%%"'

@@ -1,0 +1,96 @@
+"""nginx config of the media tier: serves and caches media and static files from S3, never Django.
+
+Run as ``nginx -p <paths.data(media)> -c <paths.conf_file("nginx-media.conf")>`` by root (the
+master drops workers to ``www-data``). ``daemon off`` keeps it in the foreground for the process
+manager. Everything nginx writes lives under the node's data dir (cache, temp files), ``paths.run``
+(pid) or stdout/stderr (logs); nothing under /var/lib/nginx. Directories that must exist before
+start are listed by :func:`media_dirs`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from pathlib import Path
+
+from ..paths import StatePaths
+from ..topology import Topology
+from .templates import render
+
+# Workers run unprivileged; nginx chowns the cache and temp dirs it creates to this user.
+WORKER_USER = "www-data"
+
+# S3 response headers a browser has no business seeing (request ids, storage details).
+# nginx already drops the upstream's Server, Date and X-Accel-* headers by default.
+S3_HIDDEN_HEADERS = (
+    "x-amz-request-id",
+    "x-amz-id-2",
+    "x-amz-version-id",
+    "x-amz-delete-marker",
+    "x-amz-expiration",
+    "x-amz-restore",
+    "x-amz-server-side-encryption",
+    "x-amz-storage-class",
+    "x-amz-replication-status",
+    "x-amz-tagging-count",
+    "x-amz-object-lock-mode",
+    "x-amz-object-lock-retain-until-date",
+    "x-amz-object-lock-legal-hold",
+    "x-amz-website-redirect-location",
+    "x-amz-mp-parts-count",
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-crc32c",
+    "x-amz-checksum-sha1",
+    "x-amz-checksum-sha256",
+)
+
+# Temp dirs nginx would otherwise create under /var/lib/nginx (Debian's compiled-in paths).
+TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+def host_port(address: str, port: int) -> str:
+    """``address:port`` as nginx parses it (IPv6 literals in brackets)."""
+    if ipaddress.ip_address(address).version == 6:
+        return f"[{address}]:{port}"
+    return f"{address}:{port}"
+
+
+def keys_zone_mb(cache_size_mb: int) -> int:
+    """Shared-memory keys zone for the disk cache.
+
+    1 MB of keys zone holds about 8,000 entries, i.e. 1 MB per 128 MB of cache at 16 KB a file.
+    """
+    return max(1, math.ceil(cache_size_mb / 128))
+
+
+def media_pid_file(topo: Topology, paths: StatePaths) -> Path:
+    return paths.run / f"nginx-{topo.media.name}.pid"
+
+
+def media_dirs(topo: Topology, paths: StatePaths) -> tuple[Path, ...]:
+    """Directories that must exist before nginx starts (it creates only the last level itself)."""
+    return (paths.data(topo.media.name), paths.run)
+
+
+def render_media(topo: Topology, paths: StatePaths) -> str:
+    """``nginx-media.conf``: media and static from the S3 buckets, through an on-disk cache."""
+    media = topo.media
+    s3 = topo.s3
+    data = paths.data(media.name)
+    cache_mb = media.opt("cache_size_mb")
+    return render(
+        "nginx/media.conf.j2",
+        cluster=topo.cluster.name,
+        media=media,
+        listen=host_port(media.address, media.port),
+        s3_endpoint=host_port(s3.address, s3.port),
+        user=WORKER_USER,
+        pid_file=str(media_pid_file(topo, paths)),
+        temp_dirs={name: str(data / f"{name}_temp") for name in TEMP_DIRS},
+        cache_dir=str(data / "cache"),
+        cache_size_mb=cache_mb,
+        keys_zone_mb=keys_zone_mb(cache_mb),
+        media_bucket=topo.storage.media_bucket,
+        static_bucket=topo.storage.static_bucket,
+        hidden_headers=S3_HIDDEN_HEADERS,
+    )

@@ -1,0 +1,105 @@
+"""The rendered HAProxy and nginx configs pass the real binaries' own checks.
+
+Needs only `haproxy` and `nginx` on PATH (no cluster): `haproxy -c` and `nginx -t` neither bind
+the listeners nor contact any upstream, so S3 and the web nodes may be down.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from deploy.paths import REPO, StatePaths
+from deploy.render.haproxy import render_dbproxy, render_lb
+from deploy.render.nginx import media_dirs, render_media
+from deploy.topology import Topology, load
+
+pytestmark = pytest.mark.integration
+
+TOPOLOGIES = sorted((REPO / "deploy" / "topologies").glob("*.toml"))
+
+
+def _binary(name: str) -> str:
+    for candidate in (shutil.which(name), f"/usr/sbin/{name}"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    pytest.skip(f"{name} is not installed")
+
+
+def _write(paths: StatePaths, name: str, text: str) -> Path:
+    target = paths.conf_file(name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    return target
+
+
+def _haproxy_check(config: Path) -> None:
+    result = subprocess.run(
+        [_binary("haproxy"), "-c", "-f", str(config)], capture_output=True, text=True, timeout=30
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "[ALERT]" not in output, output
+    # The only warning allowed is the server-state file that no reload has written yet.
+    warnings = [line for line in output.splitlines() if "[WARNING]" in line]
+    assert all("server state file" in line for line in warnings), output
+
+
+@pytest.fixture(params=TOPOLOGIES, ids=lambda p: p.stem)
+def topo(request: pytest.FixtureRequest) -> Topology:
+    return load(request.param)
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> StatePaths:
+    state = StatePaths(root=tmp_path / "state")
+    state.run.mkdir(parents=True)
+    return state
+
+
+def test_haproxy_lb_config_is_valid(topo: Topology, paths: StatePaths) -> None:
+    _haproxy_check(_write(paths, "haproxy-lb.cfg", render_lb(topo, paths)))
+
+
+def test_haproxy_lb_config_loads_a_saved_server_state(topo: Topology, paths: StatePaths) -> None:
+    # What `show servers state` writes before a reload: version line, then the column header.
+    columns = (
+        "be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+        "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
+        "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl "
+        "srv_check_port srv_check_addr srv_agent_addr srv_agent_port"
+    )
+    paths.haproxy_server_state.write_text(f"1\n# {columns}\n")
+    _haproxy_check(_write(paths, "haproxy-lb.cfg", render_lb(topo, paths)))
+
+
+def test_haproxy_dbproxy_config_is_valid(topo: Topology, paths: StatePaths) -> None:
+    _haproxy_check(_write(paths, "haproxy-dbproxy.cfg", render_dbproxy(topo, paths)))
+
+
+def test_nginx_media_config_is_valid(topo: Topology, paths: StatePaths) -> None:
+    for directory in media_dirs(topo, paths):
+        directory.mkdir(parents=True, exist_ok=True)
+    config = _write(paths, "nginx-media.conf", render_media(topo, paths))
+    prefix = paths.data(topo.media.name)
+    result = subprocess.run(
+        [_binary("nginx"), "-t", "-p", str(prefix), "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+    assert "[warn]" not in result.stderr, result.stderr
+    # nginx created its cache and temp dirs inside the node's data dir, nowhere else.
+    assert {p.name for p in prefix.iterdir()} == {
+        "cache",
+        "client_body_temp",
+        "proxy_temp",
+        "fastcgi_temp",
+        "uwsgi_temp",
+        "scgi_temp",
+    }

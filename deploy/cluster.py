@@ -7,6 +7,7 @@ config changed, and waits for each tier to be really ready (no fixed sleeps).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -89,7 +90,15 @@ class Cluster:
             log.touch(exist_ok=True)
         for node in self.topo.by_role("media"):
             base = paths.data(node.name)
-            for sub in ("cache", "temp/client", "temp/proxy", "temp/fastcgi", "temp/uwsgi", "temp/scgi", "logs"):
+            for sub in (
+                "cache",
+                "temp/client",
+                "temp/proxy",
+                "temp/fastcgi",
+                "temp/uwsgi",
+                "temp/scgi",
+                "logs",
+            ):
                 (base / sub).mkdir(parents=True, exist_ok=True)
         for node in [*self.topo.by_role("s3"), *self.topo.by_role("etcd")]:
             paths.data(node.name).mkdir(parents=True, exist_ok=True)
@@ -107,7 +116,9 @@ class Cluster:
     # --------------------------------------------------------------------- up
     def up(self, seed: bool = True) -> None:
         topo = self.topo
-        progress = Progress(f"Bringing up cluster {topo.cluster.name!r} ({len(topo.nodes)} nodes, {topo.source})")
+        progress = Progress(
+            f"Bringing up cluster {topo.cluster.name!r} ({len(topo.nodes)} nodes, {topo.source})"
+        )
         self.preflight()
         self.prepare_dirs()
         with progress.step("rendering configs"):
@@ -141,7 +152,9 @@ class Cluster:
             probes.wait_for(self._dbproxy_reaches_primary, "dbproxy -> primary", 30)
         with progress.step("waiting for memcached and S3"):
             for node in topo.cache:
-                probes.wait_for(lambda n=node: probes.tcp_open(n.address, n.port), f"memcached {node.name}", 20)
+                probes.wait_for(
+                    lambda n=node: probes.tcp_open(n.address, n.port), f"memcached {node.name}", 20
+                )
             s3 = topo.s3
             probes.wait_for(lambda: _s3_answers(s3), f"S3 {s3.endpoint}", 60)
         with progress.step("running migrations on the primary"):
@@ -156,11 +169,15 @@ class Cluster:
                 probes.wait_for(lambda n=node: _web_ready(n), f"{node.name} /readyz", 60)
         with progress.step(f"waiting for the media server and the load balancer {topo.lb.endpoint}"):
             media = topo.media
-            probes.wait_for(lambda: probes.http_get(media.address, media.port, "/healthz")[0] == 200,
-                            "media /healthz", 20)
+            probes.wait_for(
+                lambda: probes.http_get(media.address, media.port, "/healthz")[0] == 200, "media /healthz", 20
+            )
             lb = topo.lb
-            probes.wait_for(lambda: probes.http_get(lb.address, lb.port, "/healthz")[0] == 200,
-                            "load balancer /healthz", 30)
+            probes.wait_for(
+                lambda: probes.http_get(lb.address, lb.port, "/healthz")[0] == 200,
+                "load balancer /healthz",
+                30,
+            )
         lb = topo.lb
         progress.say(f"cluster {topo.cluster.name!r} is up")
         print(f"\n  Site:          http://{lb.address}:{lb.port}/")
@@ -191,15 +208,13 @@ class Cluster:
         from .haproxy_api import HAProxyAPI
 
         api = HAProxyAPI(self.paths.haproxy_admin_sock)
-        try:
+        with contextlib.suppress(OSError):
             self.paths.haproxy_server_state.write_text(api.command("show servers state"))
-        except OSError:
-            pass
 
     # ------------------------------------------------------------- database
     def patroni_status(self, node: Node) -> dict | None:
         try:
-            status, data = probes.http_json(node.address, node.opt("rest_port"), "/patroni", timeout=1.0)
+            _status, data = probes.http_json(node.address, node.opt("rest_port"), "/patroni", timeout=1.0)
         except OSError:
             return None
         return data if isinstance(data, dict) else None
@@ -262,7 +277,9 @@ class Cluster:
         if leader is None:
             return 0
         try:
-            return int(self.psql(leader, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"))
+            return int(
+                self.psql(leader, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+            )
         except (ClusterError, subprocess.TimeoutExpired, ValueError):
             return 0
 
@@ -294,12 +311,12 @@ class Cluster:
 
     def manage(self, args: list[str], quiet: bool = False) -> None:
         argv = [str(self.paths.venv / "bin" / "python"), str(self.paths.app / "manage.py"), *args]
-        out = subprocess.run(
-            argv, env=self.django_env(), cwd=self.paths.app, capture_output=quiet, text=True
-        )
+        out = subprocess.run(argv, env=self.django_env(), cwd=self.paths.app, capture_output=quiet, text=True)
         if out.returncode != 0:
             detail = (out.stderr or out.stdout or "").strip()[-2000:] if quiet else ""
-            raise ClusterError(f"manage.py {' '.join(args)} failed (exit {out.returncode}){': ' + detail if detail else ''}")
+            raise ClusterError(
+                f"manage.py {' '.join(args)} failed (exit {out.returncode}){': ' + detail if detail else ''}"
+            )
 
     def _has_command(self, name: str) -> bool:
         return any(self.paths.app.glob(f"*/management/commands/{name}.py"))
@@ -335,10 +352,8 @@ class Cluster:
             if pid:
                 pids.append(pid)
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         # The supervised process is gone; make sure supervisord does not bring it back.
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:

@@ -36,9 +36,7 @@ def render_all(topo: Topology, paths: StatePaths, secrets: Secrets) -> list[Conf
         ConfigFile(
             conf(f"haproxy-{topo.dbproxy.name}.cfg"), render_dbproxy(topo, paths), program=topo.dbproxy.name
         ),
-        ConfigFile(
-            conf(f"nginx-{topo.media.name}.conf"), render_media(topo, paths), program=topo.media.name
-        ),
+        ConfigFile(conf(f"nginx-{topo.media.name}.conf"), render_media(topo, paths), program=topo.media.name),
         ConfigFile(conf("s3-identities.json"), s3_identities(topo, secrets), 0o600, program=topo.s3.name),
         ConfigFile(conf("patronictl.yml"), patroni_ctl_config(topo, paths), 0o644),
     ]
@@ -55,7 +53,10 @@ def render_all(topo: Topology, paths: StatePaths, secrets: Secrets) -> list[Conf
     for node in topo.web:
         files.append(
             ConfigFile(
-                conf(f"uwsgi-{node.name}.ini"), render_uwsgi(topo, node, paths, secrets), 0o600, program=node.name
+                conf(f"uwsgi-{node.name}.ini"),
+                render_uwsgi(topo, node, paths, secrets),
+                0o600,
+                program=node.name,
             )
         )
     return files

@@ -45,9 +45,7 @@ def http_json(address: str, port: int, path: str, timeout: float = 2.0) -> tuple
         return status, None
 
 
-def wait_for(
-    check: Callable[[], T | None], what: str, timeout: float, interval: float = 0.25
-) -> T:
+def wait_for(check: Callable[[], T | None], what: str, timeout: float, interval: float = 0.25) -> T:
     """Poll ``check`` until it returns a truthy value; raise WaitTimeout naming ``what``."""
     deadline = time.monotonic() + timeout
     last_error = ""

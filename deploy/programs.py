@@ -50,6 +50,7 @@ class Program:
     @property
     def environment_line(self) -> str:
         """supervisord's KEY="value",... form (quotes escaped, % doubled)."""
+
         def quote(value: str) -> str:
             return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%") + '"'
 

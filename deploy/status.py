@@ -36,7 +36,9 @@ def health_of(node: Node, patroni: dict | None, lb_stats: dict[str, str]) -> tup
                     detail += f", replay lag {max(0, received - replayed)} B"
                 if patroni.get("lag") is not None:
                     detail += f", lag {patroni['lag']} B"
-            return ("ok" if patroni.get("state") == "running" else patroni.get("state", "?")), f"{detail} {repl}".strip()
+            return (
+                "ok" if patroni.get("state") == "running" else patroni.get("state", "?")
+            ), f"{detail} {repl}".strip()
         if node.role == "web":
             status, _h, _b = probes.http_get(node.address, node.port, "/readyz", timeout=2.0)
             hap = lb_stats.get(node.name, "")
@@ -45,7 +47,7 @@ def health_of(node: Node, patroni: dict | None, lb_stats: dict[str, str]) -> tup
             status, _h, _b = probes.http_get(node.address, node.port, "/healthz", timeout=2.0)
             return ("ok" if status == 200 else f"http {status}"), ""
         if node.role == "etcd":
-            status, data = probes.http_json(node.address, node.port, "/health", timeout=1.0)
+            status, _data = probes.http_json(node.address, node.port, "/health", timeout=1.0)
             return ("ok" if status == 200 else f"http {status}"), ""
         if node.role == "s3":
             status, _h, _b = probes.http_get(node.address, node.port, "/", timeout=1.0)
@@ -60,7 +62,9 @@ def health_of(node: Node, patroni: dict | None, lb_stats: dict[str, str]) -> tup
 def format_table(rows: list[Row]) -> str:
     header = Row("NODE", "ROLE", "ADDRESS", "PROCESS", "HEALTH", "DETAIL")
     all_rows = [header, *rows]
-    widths = [max(len(getattr(r, f)) for r in all_rows) for f in ("node", "role", "address", "process", "health")]
+    widths = [
+        max(len(getattr(r, f)) for r in all_rows) for f in ("node", "role", "address", "process", "health")
+    ]
     lines = []
     for r in all_rows:
         cells = [r.node, r.role, r.address, r.process, r.health]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import xmlrpc.client
 from pathlib import Path
@@ -63,16 +64,12 @@ class Supervisor:
         proxy = self._proxy()
         [[added, changed, removed]] = proxy.reloadConfig()
         for name in removed:
-            try:
+            with contextlib.suppress(xmlrpc.client.Fault):
                 proxy.stopProcessGroup(name)
-            except xmlrpc.client.Fault:
-                pass
             proxy.removeProcessGroup(name)
         for name in changed:
-            try:
+            with contextlib.suppress(xmlrpc.client.Fault):
                 proxy.stopProcessGroup(name)
-            except xmlrpc.client.Fault:
-                pass
             proxy.removeProcessGroup(name)
             proxy.addProcessGroup(name)
         for name in added:

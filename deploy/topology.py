@@ -268,8 +268,8 @@ ROLE_COUNTS: dict[str, tuple[int, int | None]] = {
 }
 
 ROLE_HINT = {
-    "web": "add at least one [web.<name>] table, e.g. [web.web1] address = \"127.0.1.1\"",
-    "db": "add a [db.<name>] table with role = \"primary\"",
+    "web": 'add at least one [web.<name>] table, e.g. [web.web1] address = "127.0.1.1"',
+    "db": 'add a [db.<name>] table with role = "primary"',
 }
 
 
@@ -318,7 +318,7 @@ def _check_address(where: str, address: str) -> None:
         ip = ipaddress.ip_address(address)
     except ValueError:
         raise TopologyError(
-            f"{where} address: {address!r} is not an IP address (use e.g. \"127.0.1.1\")"
+            f'{where} address: {address!r} is not an IP address (use e.g. "127.0.1.1")'
         ) from None
     if ip.is_unspecified:
         raise TopologyError(f"{where} address: {address!r} binds every interface; name one address")
@@ -333,7 +333,7 @@ def parse(data: dict[str, Any], source: str = "<topology>") -> Topology:
             f"{source}: unknown section [{unknown[0]}] (allowed: {', '.join(sorted(allowed_top))})"
         )
     if "cluster" not in data:
-        raise TopologyError(f"{source}: missing [cluster] section (it needs at least name = \"...\")")
+        raise TopologyError(f'{source}: missing [cluster] section (it needs at least name = "...")')
 
     sections = {
         name: _apply_schema(f"{source}: [{name}]", data.get(name, {}), schema)
@@ -370,9 +370,7 @@ def parse(data: dict[str, Any], source: str = "<topology>") -> Topology:
             if not NAME_RE.match(name):
                 raise TopologyError(f"{where}: node name must be lowercase letters, digits and dashes")
             if name in names:
-                raise TopologyError(
-                    f"{where}: node name {name!r} is already used by [{names[name]}.{name}]"
-                )
+                raise TopologyError(f"{where}: node name {name!r} is already used by [{names[name]}.{name}]")
             names[name] = role
             opts = _apply_schema(where, raw, ROLE_SCHEMA[role])
             _check_address(where, opts["address"])
@@ -404,16 +402,16 @@ def _check_database_roles(source: str, nodes: list[Node]) -> None:
     for n in dbs:
         if n.opt("role") not in ("primary", "replica"):
             raise TopologyError(
-                f"{source}: [db.{n.name}] role: {n.opt('role')!r} must be \"primary\" or \"replica\""
+                f'{source}: [db.{n.name}] role: {n.opt("role")!r} must be "primary" or "replica"'
             )
     primaries = [n for n in dbs if n.opt("role") == "primary"]
     if not primaries:
         raise TopologyError(
-            f"{source}: [db] no primary: set role = \"primary\" on exactly one [db.<name>] table"
+            f'{source}: [db] no primary: set role = "primary" on exactly one [db.<name>] table'
         )
     if len(primaries) > 1:
         names = ", ".join(n.name for n in primaries)
-        raise TopologyError(f"{source}: [db] more than one primary ({names}): keep role = \"primary\" on one")
+        raise TopologyError(f'{source}: [db] more than one primary ({names}): keep role = "primary" on one')
     primary = primaries[0]
     for n in dbs:
         target = n.opt("replica_of")

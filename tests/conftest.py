@@ -26,7 +26,9 @@ def deploy_cli(*args: str, check: bool = True, timeout: float = 600) -> subproce
         cwd=REPO, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     if check and out.returncode != 0:
-        raise AssertionError(f"deploy {' '.join(args)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+        raise AssertionError(
+            f"deploy {' '.join(args)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}"
+        )
     return out
 
 

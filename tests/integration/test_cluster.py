@@ -110,7 +110,10 @@ def test_s3_object_put_by_one_node_is_read_by_the_other(cluster: Cluster) -> Non
         "from django.core.files.storage import default_storage as s; from django.core.files.base import "
         f"ContentFile; print(s.save({name!r}, ContentFile({body!r}.encode())))",
     )
-    got = _manage("web2", f"from django.core.files.storage import default_storage as s; print(s.open({saved!r}).read().decode())")
+    got = _manage(
+        "web2",
+        f"from django.core.files.storage import default_storage as s; print(s.open({saved!r}).read().decode())",
+    )
     assert got == body
 
 

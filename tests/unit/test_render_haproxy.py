@@ -1,6 +1,6 @@
 """The HAProxy renderers (site load balancer and dbproxy), pinned for a small hand-made topology."""
 
-# ruff: noqa: E501  (the pinned configs below hold HAProxy/nginx lines that cannot be wrapped)
+
 
 from __future__ import annotations
 

@@ -62,6 +62,7 @@ def test_test_topology_shares_no_listener_with_local() -> None:
     local, test = load(LOCAL), load(TEST)
     assert test.cluster.name != local.cluster.name
     assert not {n.address for n in local} & {n.address for n in test}
+
     # SeaweedFS also binds its ports (and +10000) on 127.0.0.1, whatever its address.
     def weed_ports(t):
         s3 = t.s3
@@ -90,23 +91,40 @@ def _broken(old: str, new: str) -> str:
     ("text", "expected"),
     [
         (_broken("[lb.lb]", "[lb.lb]\ncolour = 'red'"), "[lb.lb]: unknown key 'colour'"),
-        (_broken('address = "127.9.1.1"', 'address = "web-one"'), "[web.web1] address: 'web-one' is not an IP"),
+        (
+            _broken('address = "127.9.1.1"', 'address = "web-one"'),
+            "[web.web1] address: 'web-one' is not an IP",
+        ),
         (_broken('address = "127.9.1.1"', 'address = "0.0.0.0"'), "binds every interface"),
-        (_broken('address = "127.9.3.1"', 'address = "127.9.2.1"\nport = 5432'),
-         "[cache.cache1] port: 127.9.2.1:5432 is already used by [db.db1]"),
+        (
+            _broken('address = "127.9.3.1"', 'address = "127.9.2.1"\nport = 5432'),
+            "[cache.cache1] port: 127.9.2.1:5432 is already used by [db.db1]",
+        ),
         (_broken('role = "primary"', 'role = "replica"'), "[db] no primary"),
-        (_broken('replica_of = "db1"', 'replica_of = "db9"'), "[db.db2] replica_of: 'db9' is not the primary"),
+        (
+            _broken('replica_of = "db1"', 'replica_of = "db9"'),
+            "[db.db2] replica_of: 'db9' is not the primary",
+        ),
         (_broken('[web.web1]\naddress = "127.9.1.1"', ""), "[web] needs at least 1 node(s), found 0"),
-        (_broken('[web.web1]\naddress = "127.9.1.1"', '[web.web1]\naddress = "127.9.1.1"\nport = 70000'),
-         "[web.web1] port: must be a port number 1-65535, got 70000"),
-        (_broken('[web.web1]\naddress = "127.9.1.1"', '[web.web1]\naddress = "127.9.1.1"\nprocesses = 0'),
-         "[web.web1] processes: must be a whole number >= 1"),
-        (_broken('[web.web1]', '[web.db1]'), "node name 'db1' is already used by [web.db1]"),
-        (_broken('[cluster]\nname = "mini"', '[cluster]\nname = "mini"\nprofile = "staging"'),
-         "profile: 'staging' is not one of local, production"),
-        (_broken("[lb.lb]", "[loadbalancer.lb2]\naddress = '127.9.0.2'\n[lb.lb]"), "unknown section [loadbalancer]"),
-        (_broken('[db.db2]\naddress = "127.9.2.2"', '[db.db2]'), "[db.db2]: missing required key 'address'"),
-        (_broken('[web.web1]', '[lb.lb2]\naddress = "127.9.0.2"\n[web.web1]'), "[lb] allows at most 1"),
+        (
+            _broken('[web.web1]\naddress = "127.9.1.1"', '[web.web1]\naddress = "127.9.1.1"\nport = 70000'),
+            "[web.web1] port: must be a port number 1-65535, got 70000",
+        ),
+        (
+            _broken('[web.web1]\naddress = "127.9.1.1"', '[web.web1]\naddress = "127.9.1.1"\nprocesses = 0'),
+            "[web.web1] processes: must be a whole number >= 1",
+        ),
+        (_broken("[web.web1]", "[web.db1]"), "node name 'db1' is already used by [web.db1]"),
+        (
+            _broken('[cluster]\nname = "mini"', '[cluster]\nname = "mini"\nprofile = "staging"'),
+            "profile: 'staging' is not one of local, production",
+        ),
+        (
+            _broken("[lb.lb]", "[loadbalancer.lb2]\naddress = '127.9.0.2'\n[lb.lb]"),
+            "unknown section [loadbalancer]",
+        ),
+        (_broken('[db.db2]\naddress = "127.9.2.2"', "[db.db2]"), "[db.db2]: missing required key 'address'"),
+        (_broken("[web.web1]", '[lb.lb2]\naddress = "127.9.0.2"\n[web.web1]'), "[lb] allows at most 1"),
         ("[cluster\nname=1", "not valid TOML"),
     ],
 )

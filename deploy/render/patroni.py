@@ -1,0 +1,140 @@
+"""Patroni configs of the DB tier: one YAML per DB node, plus a small patronictl config.
+
+Each DB node runs ``<repo>/.venv/bin/patroni <conf>/patroni-<node>.yml`` as the OS user
+``postgres``; Patroni runs PostgreSQL 15 and holds the leader lock in etcd (v3 API).
+The app role and database are created once, right after the first initdb, by
+``db/post_bootstrap.sh`` (Patroni 4 has no ``bootstrap.users``). The role's password
+reaches that script as a SCRAM-SHA-256 verifier computed here, never as clear text.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import shlex
+import unicodedata
+
+from ..paths import StatePaths
+from ..secrets import Secrets
+from ..topology import Node, Topology, TopologyError
+from .templates import render
+
+PG_BIN_DIR = "/usr/lib/postgresql/15/bin"
+NAMESPACE = "/tiers/"
+SCRAM_ITERATIONS = 4096  # PostgreSQL's own default (scram_iterations)
+# 2 cores: ~20 busy backends already saturate them; 100 slots cover persistent connections of
+# every uWSGI worker (primary via dbproxy + one replica each), Patroni, replication and admins.
+MAX_CONNECTIONS = 100
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def data_dir(paths: StatePaths, node: Node) -> str:
+    """PostgreSQL's data directory of ``node`` (Patroni creates it, mode 0700)."""
+    return str(paths.data(node.name) / "pgdata")
+
+
+def pgpass_file(paths: StatePaths, node: Node) -> str:
+    """Where Patroni writes the passfile it uses for replication and pg_rewind."""
+    return str(paths.socket_dir(node.name) / "pgpass")
+
+
+def scram_verifier(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (RFC 5802/7677).
+
+    PostgreSQL keeps a password given in this form as is (CREATE ROLE ... PASSWORD '<verifier>').
+    """
+    secret = unicodedata.normalize("NFKC", password).encode()  # SASLprep, for the passwords we generate
+    salted = hashlib.pbkdf2_hmac("sha256", secret, salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def stable_salt(seed: str, password: str) -> bytes:
+    """A 16-byte salt derived from ``seed`` and the password: re-rendering does not change the file."""
+    return hashlib.sha256(f"tiers-scram\0{seed}\0{password}".encode()).digest()[:16]
+
+
+def _yaml_str(value: object) -> str:
+    """A YAML double-quoted scalar (JSON's string syntax is a subset of YAML's)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _sources(*addresses: str) -> list[str]:
+    """Distinct client addresses, 127.0.0.1 first (loopback clients arrive from it), then sorted."""
+    rest = sorted(set(addresses) - {"127.0.0.1"})
+    return ["127.0.0.1", *rest]
+
+
+def _check_identifiers(topo: Topology) -> None:
+    for key, value in (("name", topo.database.name), ("user", topo.database.user)):
+        if not _IDENT.match(value):
+            raise TopologyError(
+                f"{topo.source}: [database] {key}: {value!r} must be a plain lowercase SQL identifier "
+                "(letters, digits, underscore) so pg_hba.conf needs no quoting"
+            )
+
+
+def render_patroni(topo: Topology, node: Node, paths: StatePaths, secrets: Secrets) -> str:
+    """Patroni YAML for DB node ``node``; write it to ``paths.conf_file(f"patroni-{node.name}.yml")``."""
+    if node.role != "db":
+        raise ValueError(f"{node.name} is a {node.role} node, not a db node")
+    _check_identifiers(topo)
+    db = topo.database
+    post_bootstrap = shlex.join(
+        [
+            str(paths.repo / "db" / "post_bootstrap.sh"),
+            f"{PG_BIN_DIR}/psql",
+            db.user,
+            db.name,
+            scram_verifier(
+                secrets.db_app_password,
+                stable_salt(f"{topo.cluster.name}/{db.user}", secrets.db_app_password),
+            ),
+        ]
+    )
+    app_clients = [n.address for n in (*topo.web, *topo.workers, topo.dbproxy)]
+    return render(
+        "db/patroni.yml.j2",
+        q=_yaml_str,
+        patroni_series="4.1",
+        namespace=NAMESPACE,
+        cluster=topo.cluster.name,
+        node=node,
+        venv=str(paths.venv),
+        db=db,
+        secrets=secrets,
+        rest=f"{node.address}:{node.opt('rest_port')}",
+        pg=node.endpoint,
+        etcd_hosts=[e.endpoint for e in topo.etcd],
+        max_connections=MAX_CONNECTIONS,
+        post_bootstrap=post_bootstrap,
+        data_dir=data_dir(paths, node),
+        bin_dir=PG_BIN_DIR,
+        pgpass=pgpass_file(paths, node),
+        socket_dir=str(paths.socket_dir(node.name)),
+        db_sources=_sources(*(n.address for n in topo.db)),
+        app_sources=_sources(*app_clients),
+    )
+
+
+def patroni_ctl_config(topo: Topology, paths: StatePaths) -> str:
+    """patronictl config (``paths.conf_file("patronictl.yml")``): ``patronictl -c <it> list``."""
+    hosts = "".join(f"    - {e.endpoint}\n" for e in topo.etcd)
+    return (
+        f"# patronictl for cluster {topo.cluster.name}: rendered by deploy/render/patroni.py.\n"
+        f"scope: {topo.cluster.name}\n"
+        f"namespace: {NAMESPACE}\n"
+        "etcd3:\n"
+        "  protocol: http\n"
+        "  hosts:\n"
+        f"{hosts}"
+    )

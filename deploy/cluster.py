@@ -121,6 +121,7 @@ class Cluster:
         )
         self.preflight()
         self.prepare_dirs()
+        fresh = not (self.paths.data(topo.primary.name) / "pgdata" / "PG_VERSION").exists()
         with progress.step("rendering configs"):
             changed = self.write_configs()
         sup = self.supervisor
@@ -133,19 +134,19 @@ class Cluster:
                 updated = set(sup.update())
                 for name in sorted(changed - updated):
                     self._apply_change(name)
-        with progress.step("starting every node"):
-            for name, info in sup.processes().items():
-                if info["statename"] not in ("RUNNING", "STARTING"):
-                    sup.start(name, wait=False)
+        if not fresh:
+            self._start_stopped(progress)
         with progress.step(f"waiting for etcd ({', '.join(n.name for n in topo.etcd)})"):
             for node in topo.etcd:
                 probes.wait_for(lambda n=node: _etcd_healthy(n), f"etcd {node.name} /health", 30)
         with progress.step("waiting for a Patroni leader"):
             leader = probes.wait_for(self.leader, "a Patroni leader", 90)
         progress.say(f"leader is {leader.name}")
+        if fresh:
+            self._start_stopped(progress)
         with progress.step("ensuring the application role and database"):
-            probes.wait_for(lambda: self._leader_accepts_sql(), "the leader to accept SQL", 60)
-            self.ensure_app_database()
+            # Right after bootstrap Patroni restarts PostgreSQL once: retry through that.
+            probes.wait_for(self._try_ensure_app_database, "the leader to accept SQL", 60)
         with progress.step(f"waiting for {len(topo.db) - 1} streaming replica(s)"):
             probes.wait_for(lambda: self.streaming_count() >= len(topo.db) - 1, "replicas streaming", 120)
         with progress.step(f"waiting for dbproxy {topo.dbproxy.endpoint} to reach the primary"):
@@ -187,6 +188,13 @@ class Cluster:
             print("  Demo buyers:   demo / demo, demo2 / demo2   (admin: admin / admin at /admin/)")
         print("  Status:        make status    Logs: make logs    Stop: make down\n")
 
+    def _start_stopped(self, progress: Progress) -> None:
+        sup = self.supervisor
+        with progress.step("starting every node"):
+            for name, info in sup.processes().items():
+                if info["statename"] not in ("RUNNING", "STARTING"):
+                    sup.start(name, wait=False)
+
     def _apply_change(self, name: str) -> None:
         """A program's config file changed but its command did not: reload or restart it."""
         node = self.topo.node(name)
@@ -227,10 +235,11 @@ class Cluster:
         return None
 
     def psql(self, node: Node, sql: str, database: str = "postgres", timeout: float = 10) -> str:
+        # The SQL goes on stdin, not argv: it may hold a password, and argv shows in `ps`.
+        args = ["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", database, "-f", "-"]
         out = subprocess.run(
-            self.psql_argv(node, ["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql]),
-            capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
+            self.psql_argv(node, args), input=sql, capture_output=True, text=True, timeout=timeout
+        )
         if out.returncode != 0:
             raise ClusterError(f"psql on {node.name} failed: {out.stderr.strip()}")
         return out.stdout.strip()
@@ -249,6 +258,15 @@ class Cluster:
             return self.psql(leader, "SELECT NOT pg_is_in_recovery()") == "t"
         except (ClusterError, subprocess.TimeoutExpired):
             return False
+
+    def _try_ensure_app_database(self) -> bool:
+        if not self._leader_accepts_sql():
+            return False
+        try:
+            self.ensure_app_database()
+        except (ClusterError, subprocess.TimeoutExpired):
+            return False
+        return True
 
     def ensure_app_database(self) -> None:
         leader = self.leader()

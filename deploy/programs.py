@@ -39,6 +39,8 @@ class Program:
     stopsignal: str = "TERM"
     # Send the stop signal to the whole process group (children too).
     stopasgroup: bool = True
+    # Started by supervisord when it starts; False leaves the start to the orchestrator.
+    autostart: bool = True
     directory: str = ""
     environment: dict[str, str] = field(default_factory=dict, hash=False)
 
@@ -74,6 +76,9 @@ def program_for(topo: Topology, node: Node, paths: StatePaths, secrets: Secrets)
             stopasgroup=False,
             startsecs=2,
             directory=str(paths.data(node.name)),
+            # Replicas start only when `up` says so: on a fresh cluster the topology's primary must
+            # win the first leader race (started together, any node can bootstrap the cluster).
+            autostart=node.opt("role") == "primary",
             **base,
         )
     if role in ("lb", "dbproxy"):

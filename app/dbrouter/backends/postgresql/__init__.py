@@ -1,0 +1,1 @@
+"""ENGINE = "dbrouter.backends.postgresql": Django's PostgreSQL backend with transparent replica failover."""

@@ -1,0 +1,45 @@
+"""Helpers for integration tests: URLs of nodes, making events, waiting."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+from deploy.cluster import Cluster
+from deploy.topology import Node
+from tests.conftest import deploy_cli
+
+
+def url(node: Node) -> str:
+    return f"http://{node.address}:{node.port}"
+
+
+def lb(cluster: Cluster) -> str:
+    return url(cluster.topo.lb)
+
+
+def web(cluster: Cluster, i: int) -> str:
+    return url(cluster.topo.web[i])
+
+
+def manage_py(code: str, node: str = "web1") -> str:
+    """Run Python in Django (with a web node's environment) and return what it printed last."""
+    out = deploy_cli("manage", "--node", node, "shell", "--no-imports", "-c", code).stdout.strip()
+    return out.splitlines()[-1] if out else ""
+
+
+def create_event(capacity: int, title: str = "Onsale rush") -> int:
+    code = (
+        "import datetime, json; from django.utils import timezone; from boxoffice.models import Event; "
+        f"e = Event.objects.create(title={json.dumps(title)}, venue='Hall', capacity={capacity}, price='10.00', "
+        "starts_at=timezone.now() + datetime.timedelta(days=30), published=True); print(e.id)"
+    )
+    return int(manage_py(code))
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 30, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        time.sleep(interval)

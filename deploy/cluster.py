@@ -185,7 +185,9 @@ class Cluster:
         print(f"  HAProxy stats: http://{lb.address}:{lb.opt('stats_port')}/")
         print(f"  Media:         http://{topo.media.address}:{topo.media.port}/")
         if topo.cluster.profile == "local":
-            print("  Demo buyers:   demo / demo, demo2 / demo2   (admin: admin / admin at /admin/)")
+            print(
+                "  Demo buyers:   demo / demo, demo2 / demo2   (organizer: organizer / organizer at /admin/)"
+            )
         print("  Status:        make status    Logs: make logs    Stop: make down\n")
 
     def _start_stopped(self, progress: Progress) -> None:

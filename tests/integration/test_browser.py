@@ -22,7 +22,9 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 @pytest.fixture(scope="module")
 def browser():
     if not shutil.which(CHROMIUM):
-        pytest.fail("Debian's chromium is missing: `make test` installs it (TIERS_BROWSER=1 deploy/bootstrap.sh)")
+        pytest.fail(
+            "Debian's chromium is missing: `make test` installs it (TIERS_BROWSER=1 deploy/bootstrap.sh)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

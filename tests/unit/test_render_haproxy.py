@@ -1,7 +1,5 @@
 """The HAProxy renderers (site load balancer and dbproxy), pinned for a small hand-made topology."""
 
-
-
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,7 +1,5 @@
 """The nginx media renderer, pinned for a small hand-made topology."""
 
-
-
 from __future__ import annotations
 
 import re

@@ -21,7 +21,8 @@ def test_uwsgi_ini_exact() -> None:
 def test_uwsgi_threads_enable_threading() -> None:
     topo = small()
     text = render_uwsgi(topo, topo.web[1], PATHS, SECRETS)
-    assert "processes = 2\nthreads = 2\nenable-threads = true\n" in text
+    assert "processes = 2\nthreads = 2\n" in text
+    assert "\nenable-threads = true\n" in text
     assert "env = TIERS_NODE_NAME=web2\n" in text
 
 

@@ -1,0 +1,63 @@
+"""Box office: events with a fixed capacity, and orders that never oversell it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+
+
+class Event(models.Model):
+    title = models.CharField(max_length=200)
+    venue = models.CharField(max_length=200)
+    starts_at = models.DateTimeField()
+    capacity = models.PositiveIntegerField()
+    price = models.DecimalField(max_digits=8, decimal_places=2, validators=[MinValueValidator(Decimal("0"))])
+    image = models.ImageField(upload_to="events/%Y/%m/", blank=True)
+    published = models.BooleanField(default=True)
+    # Only ever changed by a conditional UPDATE on the primary (boxoffice.services.place_order).
+    tickets_sold = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        constraints = [
+            # The database's own backstop against overselling, whatever the code does.
+            models.CheckConstraint(
+                condition=models.Q(tickets_sold__lte=models.F("capacity")),
+                name="event_tickets_sold_within_capacity",
+                violation_error_message="Capacity cannot be lower than the tickets already sold.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.starts_at:%Y-%m-%d})"
+
+    @property
+    def tickets_left(self) -> int:
+        return max(0, self.capacity - self.tickets_sold)
+
+
+class Order(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="orders")
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    unit_price = models.DecimalField(max_digits=8, decimal_places=2)
+    idempotency_key = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # The same Idempotency-Key from the same user, on any node, can create one order only.
+            models.UniqueConstraint(fields=["user", "idempotency_key"], name="order_user_idempotency_key"),
+            models.CheckConstraint(condition=models.Q(quantity__gte=1), name="order_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.pk}: {self.quantity} x {self.event_id} for {self.user_id}"
+
+    @property
+    def total(self) -> Decimal:
+        return self.unit_price * self.quantity

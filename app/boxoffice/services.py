@@ -1,0 +1,78 @@
+"""Buying tickets: never oversell, never create two orders for one Idempotency-Key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from boxoffice.caching import tickets_changed
+from boxoffice.models import Event, Order
+from boxoffice.validation import EventNotFound, KeyReused, SoldOut
+
+PRIMARY = "default"
+
+
+def _existing(user: Any, event_id: int, quantity: int, key: str) -> Order | None:
+    order = Order.objects.using(PRIMARY).filter(user=user, idempotency_key=key).first()
+    if order is not None and (order.event_id != event_id or order.quantity != quantity):
+        raise KeyReused(
+            f"Idempotency-Key {key!r} was already used for order {order.pk} "
+            f"({order.quantity} ticket(s) for event {order.event_id}); use a new key for a new order"
+        )
+    return order
+
+
+def place_order(user: Any, event_id: int, quantity: int, key: str) -> tuple[Order, bool]:
+    """(order, created). A replayed key returns the first order; raises PurchaseError subclasses.
+
+    All on the primary, in one transaction: a conditional UPDATE takes the seats only if they are left
+    (concurrent buyers on any node serialize on the event's row), then the order row is inserted. The
+    unique (user, idempotency_key) constraint turns a concurrent replay into an IntegrityError, which
+    rolls the seats back and returns the order that won.
+
+    The writes name no alias on purpose: they go through the router's db_for_write (always the primary),
+    which is how dbrouter learns that this request wrote and records its LSN for read-your-writes.
+    """
+    existing = _existing(user, event_id, quantity, key)
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic(using=PRIMARY):
+            events = Event.objects.filter(pk=event_id, published=True)
+            taken = events.filter(capacity__gte=F("tickets_sold") + quantity).update(
+                tickets_sold=F("tickets_sold") + quantity
+            )
+            if not taken:
+                row = events.using(PRIMARY).values("capacity", "tickets_sold").first()
+                if row is None:
+                    raise EventNotFound(f"no event {event_id}")
+                left = max(0, row["capacity"] - row["tickets_sold"])
+                message = "sold out" if left == 0 else f"only {left} ticket(s) left, asked for {quantity}"
+                raise SoldOut(message, tickets_left=left)
+            price = events.using(PRIMARY).values_list("price", flat=True).get()
+            order = Order.objects.create(
+                user=user, event_id=event_id, quantity=quantity, unit_price=price, idempotency_key=key
+            )
+            tickets_changed(PRIMARY)
+    except IntegrityError:
+        # Another request with the same key committed first (maybe on another node).
+        existing = _existing(user, event_id, quantity, key)
+        if existing is None:
+            raise
+        return existing, False
+    return order, True
+
+
+def order_json(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.pk,
+        "event_id": order.event_id,
+        "event_title": order.event.title,
+        "quantity": order.quantity,
+        "unit_price": str(order.unit_price),
+        "total": str(order.total),
+        "idempotency_key": order.idempotency_key,
+        "created_at": order.created_at.isoformat(),
+    }

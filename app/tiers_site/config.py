@@ -1,0 +1,396 @@
+"""Settings built from the environment: a pure function, so it can be tested without Django set up.
+
+``settings.py`` is just ``globals().update(build(os.environ))``. Every variable read here is listed in
+docs/SETTINGS.md with its local default and its production value. The environment contract of a node is
+rendered by deploy/render/django_env.py; this module never imports ``deploy/``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+APP_DIR = Path(__file__).resolve().parent.parent
+
+PROFILES = ("local", "production")
+
+# Only ever used by the local profile; production refuses it (and any key shorter than 50 chars).
+INSECURE_LOCAL_SECRET_KEY = "django-insecure-local-only-tiers-key-never-use-this-in-production-0123456789"
+
+LOCAL_DEFAULTS: dict[str, str] = {
+    "TIERS_PROFILE": "local",
+    "TIERS_CLUSTER": "local",
+    "TIERS_NODE_NAME": "dev",
+    "DJANGO_SECRET_KEY": "",
+    "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1,[::1]",
+    "DJANGO_DEBUG": "0",
+    "DEBUG_HEADERS": "1",
+    "DB_NAME": "tiers",
+    "DB_USER": "tiers",
+    "DB_PASSWORD": "",
+    "DB_PRIMARY_HOST": "127.0.2.10",
+    "DB_PRIMARY_PORT": "5432",
+    "DB_READ_NODES": "",
+    "DB_MAX_LAG_BYTES": "1048576",
+    "DB_MAX_LAG_SECONDS": "5.0",
+    "DB_CONNECT_TIMEOUT": "2",
+    "DB_CONN_MAX_AGE": "60",
+    "CACHE_NODES": "",
+    "S3_ENDPOINT_URL": "http://127.0.4.1:8333",
+    "S3_REGION": "us-east-1",
+    "S3_ADDRESSING_STYLE": "path",
+    "S3_ACCESS_KEY_ID": "",
+    "S3_SECRET_ACCESS_KEY": "",
+    "S3_MEDIA_BUCKET": "tiers-media",
+    "S3_STATIC_BUCKET": "tiers-static",
+    "MEDIA_URL": "http://127.0.4.2:8080/media/",
+    "STATIC_URL": "http://127.0.4.2:8080/static/",
+    "LOG_LEVEL": "INFO",
+}
+
+
+def parse_bool(name: str, value: str) -> bool:
+    """'1/true/yes/on' or '0/false/no/off/' (any case); anything else is an error naming the variable."""
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off", ""):
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r}: expected 1/0, true/false, yes/no or on/off")
+
+
+def parse_int(name: str, value: str, minimum: int = 0) -> int:
+    try:
+        n = int(value.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r}: expected an integer") from None
+    if n < minimum:
+        raise ImproperlyConfigured(f"{name}={value!r}: must be >= {minimum}")
+    return n
+
+
+def parse_float(name: str, value: str) -> float:
+    try:
+        x = float(value.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r}: expected a number") from None
+    if x < 0:
+        raise ImproperlyConfigured(f"{name}={value!r}: must be >= 0")
+    return x
+
+
+def parse_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def parse_endpoint(name: str, value: str) -> tuple[str, int]:
+    """'host:port' -> (host, port); IPv6 hosts in brackets ('[::1]:5432')."""
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ImproperlyConfigured(f"{name}: {value!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+def parse_read_nodes(value: str) -> list[tuple[str, str, int]]:
+    """DB_READ_NODES 'db1=127.0.2.1:5432,db2=...' -> [(name, host, port), ...] in the given order."""
+    nodes: list[tuple[str, str, int]] = []
+    for item in parse_list(value):
+        name, sep, endpoint = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise ImproperlyConfigured(f"DB_READ_NODES: {item!r} is not name=host:port")
+        if name == "default" or name in {n for n, _, _ in nodes}:
+            raise ImproperlyConfigured(f"DB_READ_NODES: node name {name!r} is reserved or repeated")
+        host, port = parse_endpoint("DB_READ_NODES", endpoint)
+        nodes.append((name, host, port))
+    return nodes
+
+
+def url_domain(name: str, url: str) -> tuple[str, str]:
+    """MEDIA_URL/STATIC_URL -> (url_protocol, custom_domain) for django-storages, whose URLs are
+    ``{protocol}//{custom_domain}/{key}``; the URL's path becomes part of the "domain"."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or not url.endswith("/"):
+        raise ImproperlyConfigured(f"{name}={url!r}: expected an absolute http(s) URL ending with '/'")
+    return f"{parts.scheme}:", (parts.netloc + parts.path).rstrip("/")
+
+
+def database(
+    env: Mapping[str, str], host: str, port: int, node: str, mirror: bool, connect_timeout: int, engine: str
+) -> dict[str, Any]:
+    return {
+        "ENGINE": engine,
+        "NAME": env["DB_NAME"],
+        "USER": env["DB_USER"],
+        "PASSWORD": env["DB_PASSWORD"],
+        "HOST": host,
+        "PORT": str(port),
+        # Reuse connections for a minute, but test them first: after a failover a pooled
+        # connection to the old primary must not serve the next request.
+        "CONN_MAX_AGE": parse_int("DB_CONN_MAX_AGE", env["DB_CONN_MAX_AGE"]),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {
+            # libpq's minimum is 2 s; a dead node must fail fast so the router can go elsewhere.
+            "connect_timeout": connect_timeout,
+            "application_name": f"tiers-{node}",
+            # Notice a peer that vanished (kill -9, lost host) within ~15 s instead of hours.
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+        },
+        "TEST": {"MIRROR": "default"} if mirror else {},
+    }
+
+
+def memcached_options() -> dict[str, Any]:
+    """pymemcache HashClient options: a dead node is a miss, never an error."""
+    return {
+        "ignore_exc": True,  # errors become misses (get -> None, set -> False)
+        "retry_attempts": 1,  # a failed node gets one retry (after retry_timeout) before leaving the ring
+        "retry_timeout": 1,  # seconds before that retry: a dead node is out of the ring in ~1 s
+        "dead_timeout": 10,  # then retried after 10 s
+        "connect_timeout": 0.25,  # loopback/LAN: anything slower is a dead node
+        "timeout": 0.5,
+        "use_pooling": True,  # one socket per thread instead of a shared locked one
+        "max_pool_size": 16,
+    }
+
+
+def caches(env: Mapping[str, str]) -> dict[str, Any]:
+    nodes = parse_list(env["CACHE_NODES"])
+    for endpoint in nodes:
+        parse_endpoint("CACHE_NODES", endpoint)
+    prefix = f"tiers-{env['TIERS_CLUSTER']}"
+    if not nodes:
+        # No memcached configured (e.g. `manage.py check` on a laptop): per-process memory.
+        return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "KEY_PREFIX": prefix}}
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+            "LOCATION": nodes,
+            "KEY_PREFIX": prefix,
+            "TIMEOUT": 300,
+            "OPTIONS": memcached_options(),
+        }
+    }
+
+
+def storages(env: Mapping[str, str]) -> dict[str, Any]:
+    common = {
+        "endpoint_url": env["S3_ENDPOINT_URL"] or None,
+        "region_name": env["S3_REGION"],
+        "addressing_style": env["S3_ADDRESSING_STYLE"],
+        "access_key": env["S3_ACCESS_KEY_ID"] or None,
+        "secret_key": env["S3_SECRET_ACCESS_KEY"] or None,
+        "signature_version": "s3v4",
+        "querystring_auth": False,  # public URLs on the media host, not signed S3 URLs
+        "file_overwrite": False,  # two uploads named alike never clobber each other
+        "default_acl": None,
+    }
+    media_protocol, media_domain = url_domain("MEDIA_URL", env["MEDIA_URL"])
+    static_protocol, static_domain = url_domain("STATIC_URL", env["STATIC_URL"])
+    return {
+        "default": {
+            "BACKEND": "tiers_site.storage.MediaStorage",
+            "OPTIONS": {
+                **common,
+                "bucket_name": env["S3_MEDIA_BUCKET"],
+                "custom_domain": media_domain,
+                "url_protocol": media_protocol,
+            },
+        },
+        "staticfiles": {
+            "BACKEND": "tiers_site.storage.StaticStorage",
+            "OPTIONS": {
+                **common,
+                "bucket_name": env["S3_STATIC_BUCKET"],
+                "custom_domain": static_domain,
+                "url_protocol": static_protocol,
+                "file_overwrite": True,  # collectstatic replaces the manifest on each release
+                # Hashed names never change content: let the media host and browsers keep them a year.
+                "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"},
+            },
+        },
+    }
+
+
+def logging_config(level: str) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"context": {"()": "tiers_site.jsonlog.RequestContextFilter"}},
+        "formatters": {"json": {"()": "tiers_site.jsonlog.JsonFormatter"}},
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "filters": ["context"],
+                "formatter": "json",
+            }
+        },
+        "root": {"handlers": ["stdout"], "level": level},
+        "loggers": {
+            "django": {"handlers": ["stdout"], "level": level, "propagate": False},
+            # 4xx are logged by our own access line; Django's copy would be a duplicate.
+            "django.request": {"handlers": ["stdout"], "level": "ERROR", "propagate": False},
+            "django.server": {"handlers": ["stdout"], "level": level, "propagate": False},
+        },
+    }
+
+
+def dbrouter_available() -> bool:
+    """The router app is written separately; until it is installed the site runs without it."""
+    return importlib.util.find_spec("dbrouter") is not None
+
+
+def build(environ: Mapping[str, str], with_dbrouter: bool | None = None) -> dict[str, Any]:
+    """All Django settings for one node, from its environment."""
+    env = {**LOCAL_DEFAULTS, **{k: v for k, v in environ.items() if k in LOCAL_DEFAULTS}}
+    profile = env["TIERS_PROFILE"].strip()
+    if profile not in PROFILES:
+        raise ImproperlyConfigured(f"TIERS_PROFILE={profile!r}: expected one of {', '.join(PROFILES)}")
+    production = profile == "production"
+    debug = parse_bool("DJANGO_DEBUG", env["DJANGO_DEBUG"])
+    secret_key = env["DJANGO_SECRET_KEY"]
+    if production:
+        if not secret_key or secret_key == INSECURE_LOCAL_SECRET_KEY:
+            raise ImproperlyConfigured(
+                "DJANGO_SECRET_KEY is not set: the production profile refuses to start without its own "
+                "secret key (at least 50 random characters)"
+            )
+        if len(secret_key) < 50 or len(set(secret_key)) < 5:
+            raise ImproperlyConfigured("DJANGO_SECRET_KEY is too weak: use at least 50 random characters")
+        if debug:
+            raise ImproperlyConfigured("DJANGO_DEBUG=1 is refused by the production profile")
+    secret_key = secret_key or INSECURE_LOCAL_SECRET_KEY
+
+    node = env["TIERS_NODE_NAME"].strip() or "dev"
+    allowed_hosts = parse_list(env["DJANGO_ALLOWED_HOSTS"])
+    if production and not allowed_hosts:
+        raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS is empty: production needs the site's host names")
+    if with_dbrouter is None:
+        with_dbrouter = dbrouter_available()
+
+    connect_timeout = parse_int("DB_CONNECT_TIMEOUT", env["DB_CONNECT_TIMEOUT"], minimum=1)
+    primary_host = env["DB_PRIMARY_HOST"]
+    primary_port = parse_int("DB_PRIMARY_PORT", env["DB_PRIMARY_PORT"], minimum=1)
+    read_nodes = parse_read_nodes(env["DB_READ_NODES"])
+    # dbrouter's engine is Django's PostgreSQL backend plus "retry this read elsewhere" on a dead replica.
+    engine = "dbrouter.backends.postgresql" if with_dbrouter else "django.db.backends.postgresql"
+    databases = {"default": database(env, primary_host, primary_port, node, False, connect_timeout, engine)}
+    for name, host, port in read_nodes:
+        databases[name] = database(env, host, port, node, True, connect_timeout, engine)
+
+    middleware = [
+        # First, so every response (redirects and errors included) carries X-Request-ID/X-Served-By.
+        "health.middleware.RequestContextMiddleware",
+        "django.middleware.security.SecurityMiddleware",
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        *(["dbrouter.middleware.RoutingMiddleware"] if with_dbrouter else []),
+        "django.contrib.messages.middleware.MessageMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        # Last, so its process_exception sees view exceptions first: primary down -> read-only 503.
+        "health.middleware.ReadOnlyMiddleware",
+    ]
+
+    settings: dict[str, Any] = {
+        "TIERS_PROFILE": profile,
+        "TIERS_CLUSTER": env["TIERS_CLUSTER"],
+        "TIERS_NODE_NAME": node,
+        "BASE_DIR": APP_DIR,
+        "SECRET_KEY": secret_key,
+        "DEBUG": debug,
+        "DEBUG_HEADERS": parse_bool("DEBUG_HEADERS", env["DEBUG_HEADERS"]),
+        "ALLOWED_HOSTS": allowed_hosts,
+        "INSTALLED_APPS": [
+            "django.contrib.admin",
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.sessions",
+            "django.contrib.messages",
+            "django.contrib.staticfiles",
+            "storages",
+            *(["dbrouter"] if with_dbrouter else []),
+            "health",
+            "boxoffice",
+        ],
+        "MIDDLEWARE": middleware,
+        "ROOT_URLCONF": "tiers_site.urls",
+        "WSGI_APPLICATION": "tiers_site.wsgi.application",
+        "TEMPLATES": [
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "DIRS": [],
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                        "boxoffice.context.site",
+                    ]
+                },
+            }
+        ],
+        "DATABASES": databases,
+        "DATABASE_ROUTERS": ["dbrouter.router.ReplicaRouter"] if with_dbrouter else [],
+        "DBROUTER": {
+            "READ_ALIASES": [name for name, _, _ in read_nodes],
+            "MAX_LAG_BYTES": parse_int("DB_MAX_LAG_BYTES", env["DB_MAX_LAG_BYTES"]),
+            "MAX_LAG_SECONDS": parse_float("DB_MAX_LAG_SECONDS", env["DB_MAX_LAG_SECONDS"]),
+            "LSN_CACHE_SECONDS": 0.05,
+            "DOWN_SECONDS": 5.0,
+            "CONNECT_TIMEOUT": connect_timeout,
+        },
+        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
+        "CACHES": caches(env),
+        # Sessions are written to the DB and read from memcached first: a lost cache node costs a query,
+        # not a logout.
+        "SESSION_ENGINE": "django.contrib.sessions.backends.cached_db",
+        "SESSION_COOKIE_AGE": 14 * 24 * 3600,
+        "STORAGES": storages(env),
+        "MEDIA_URL": env["MEDIA_URL"],
+        "STATIC_URL": env["STATIC_URL"],
+        "FILE_UPLOAD_MAX_MEMORY_SIZE": 5 * 1024 * 1024,
+        "DATA_UPLOAD_MAX_MEMORY_SIZE": 5 * 1024 * 1024,
+        "LOGIN_URL": "login",
+        "LOGIN_REDIRECT_URL": "event-list",
+        "LOGOUT_REDIRECT_URL": "event-list",
+        "CSRF_FAILURE_VIEW": "boxoffice.api.csrf_failure",
+        "LANGUAGE_CODE": "en-us",
+        "TIME_ZONE": "UTC",
+        "USE_I18N": False,
+        "USE_TZ": True,
+        "AUTH_PASSWORD_VALIDATORS": [
+            {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+            {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+        ],
+        "LOGGING": logging_config(env["LOG_LEVEL"].upper()),
+        "SECURE_CONTENT_TYPE_NOSNIFF": True,
+        "X_FRAME_OPTIONS": "DENY",
+    }
+    if production:
+        settings.update(
+            {
+                # TLS ends at the load balancer, which sets (and overwrites) X-Forwarded-Proto.
+                "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
+                "SECURE_SSL_REDIRECT": True,
+                # The LB's health checks speak plain HTTP to the node: never redirect them.
+                "SECURE_REDIRECT_EXEMPT": [r"^healthz$", r"^readyz$"],
+                "SECURE_HSTS_SECONDS": 31536000,
+                "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
+                "SECURE_HSTS_PRELOAD": True,
+                "SESSION_COOKIE_SECURE": True,
+                "CSRF_COOKIE_SECURE": True,
+            }
+        )
+    return settings

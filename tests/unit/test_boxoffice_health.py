@@ -1,0 +1,95 @@
+"""Pure parts of the site's health layer: readiness rule, LSN maths, request ids, JSON logs, error triage."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import psycopg2
+import pytest
+from botocore.exceptions import EndpointConnectionError
+from django.db import utils as db_utils
+
+from health.checks import is_ready, parse_lsn, replica_verdict
+from health.middleware import database_unavailable, request_id_from, storage_unavailable
+from tiers_site.jsonlog import JsonFormatter, RequestContextFilter, request_id_var
+
+MAX_BYTES, MAX_SECONDS = 1024, 5.0
+
+
+def test_parse_lsn_is_64_bit() -> None:
+    assert parse_lsn("0/0") == 0
+    assert parse_lsn("16/B374D848") == (0x16 << 32) | 0xB374D848
+    # As strings "9/FFFFFFFF" > "10/0"; as numbers it is the other way round.
+    assert parse_lsn("9/FFFFFFFF") < parse_lsn("10/0")
+    assert parse_lsn(None) is None
+    with pytest.raises(ValueError):
+        parse_lsn("12345")
+
+
+def test_caught_up_replica_serves_reads() -> None:
+    assert replica_verdict(True, 100, 100, 0.1, 100, MAX_BYTES, MAX_SECONDS) == ("replica", 0, 0.0)
+
+
+def test_idle_primary_old_replay_timestamp_is_not_lag() -> None:
+    # Nothing written for an hour: replay timestamp is old, but receive == replay and no byte lag.
+    state, lag_bytes, lag_seconds = replica_verdict(True, 500, 500, 3600.0, 500, MAX_BYTES, MAX_SECONDS)
+    assert (state, lag_bytes, lag_seconds) == ("replica", 0, 0.0)
+
+
+def test_replica_behind_in_bytes_or_seconds_is_lagging() -> None:
+    assert replica_verdict(True, 0, 0, 0.0, MAX_BYTES + 1, MAX_BYTES, MAX_SECONDS)[0] == "lagging"
+    assert replica_verdict(True, 10, 20, MAX_SECONDS + 1, 20, MAX_BYTES, MAX_SECONDS)[0] == "lagging"
+    assert replica_verdict(True, 10, 20, MAX_SECONDS - 1, 20, MAX_BYTES, MAX_SECONDS)[0] == "replica"
+
+
+def test_node_not_in_recovery_is_not_a_replica() -> None:
+    assert replica_verdict(False, None, None, None, 100, MAX_BYTES, MAX_SECONDS)[0] == "not-in-recovery"
+
+
+def test_ready_while_reads_can_be_served() -> None:
+    usable = {"alias": "db2", "ok": True, "state": "replica"}
+    lagging = {"alias": "db3", "ok": True, "state": "lagging"}
+    down = {"alias": "db4", "ok": False, "state": "down"}
+    primary_node = {"alias": "db1", "ok": True, "state": "not-in-recovery"}
+    assert is_ready(True, [])  # primary alone serves reads
+    assert is_ready(False, [down, usable])  # primary down: read-only, still ready
+    assert not is_ready(False, [down, lagging, primary_node])  # nothing can serve reads
+    assert not is_ready(False, [])
+
+
+def test_request_id_is_echoed_when_sane_and_generated_otherwise() -> None:
+    assert request_id_from("0af7651916cd43dd8448eb211c80319c") == "0af7651916cd43dd8448eb211c80319c"
+    for bad in (None, "", "x" * 129, 'a"b', "line\nbreak", "sp ace"):
+        generated = request_id_from(bad)
+        assert generated != bad
+        assert len(generated) == 32
+
+
+def test_json_log_line_carries_request_id_node_and_extras(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIERS_NODE_NAME", "web9")
+    record = logging.LogRecord("tiers.request", logging.INFO, "f.py", 1, "GET %s %s", ("/x", 200), None)
+    record.status = 200
+    token = request_id_var.set("req-1")
+    try:
+        assert RequestContextFilter().filter(record)
+    finally:
+        request_id_var.reset(token)
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["msg"] == "GET /x 200"
+    assert entry["request_id"] == "req-1"
+    assert entry["node"] == "web9"
+    assert entry["status"] == 200
+    assert entry["level"] == "INFO"
+
+
+def test_dependency_errors_are_told_apart_from_bugs() -> None:
+    assert database_unavailable(db_utils.OperationalError("could not connect"))
+    assert database_unavailable(db_utils.InterfaceError("connection already closed"))
+    assert database_unavailable(psycopg2.OperationalError("timeout expired"))
+    assert not database_unavailable(db_utils.IntegrityError("duplicate key"))
+    assert not database_unavailable(ValueError("bug"))
+    assert storage_unavailable(EndpointConnectionError(endpoint_url="http://s3"))
+    assert not storage_unavailable(db_utils.OperationalError("x"))

@@ -1,0 +1,225 @@
+"""tiers_site.config.build: Django settings from a node's environment (pure, no Django setup)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from deploy.paths import StatePaths
+from deploy.render.django_env import web_environment
+from deploy.secrets import Secrets
+from deploy.topology import loads
+from tiers_site import config
+from tiers_site.config import build
+
+REPO = Path(__file__).resolve().parents[2]
+GOOD_KEY = "k" * 30 + "abcdefghij0123456789"  # 50 chars, more than 5 distinct
+
+
+def prod_env(**extra: str) -> dict[str, str]:
+    return {
+        "TIERS_PROFILE": "production",
+        "DJANGO_SECRET_KEY": GOOD_KEY,
+        "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+        **extra,
+    }
+
+
+def test_no_environment_gives_a_working_local_profile() -> None:
+    s = build({}, with_dbrouter=False)
+    assert s["TIERS_PROFILE"] == "local"
+    assert s["DEBUG"] is False
+    assert s["SECRET_KEY"] == config.INSECURE_LOCAL_SECRET_KEY
+    assert s["DEBUG_HEADERS"] is True
+    assert s["ALLOWED_HOSTS"] == ["localhost", "127.0.0.1", "[::1]"]
+    assert list(s["DATABASES"]) == ["default"]
+    assert s["DATABASES"]["default"]["HOST"] == "127.0.2.10"
+    assert s["DBROUTER"]["READ_ALIASES"] == []
+    assert s["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert s["SESSION_ENGINE"] == "django.contrib.sessions.backends.cached_db"
+    assert "SECURE_SSL_REDIRECT" not in s
+
+
+def test_unknown_variables_are_ignored_and_known_ones_override_defaults() -> None:
+    s = build({"HOME": "/root", "DB_NAME": "shop", "TIERS_NODE_NAME": "web7"}, with_dbrouter=False)
+    assert s["DATABASES"]["default"]["NAME"] == "shop"
+    assert s["TIERS_NODE_NAME"] == "web7"
+    assert s["DATABASES"]["default"]["OPTIONS"]["application_name"] == "tiers-web7"
+
+
+def test_read_nodes_become_aliases_mirroring_the_primary_in_tests() -> None:
+    s = build(
+        {"DB_READ_NODES": "db1=127.0.2.1:5432, db2=127.0.2.2:5433", "DB_PRIMARY_HOST": "10.0.0.5"},
+        with_dbrouter=False,
+    )
+    assert list(s["DATABASES"]) == ["default", "db1", "db2"]
+    assert s["DATABASES"]["db2"]["HOST"] == "127.0.2.2"
+    assert s["DATABASES"]["db2"]["PORT"] == "5433"
+    assert s["DATABASES"]["db1"]["TEST"] == {"MIRROR": "default"}
+    assert s["DATABASES"]["default"]["TEST"] == {}
+    assert s["DATABASES"]["default"]["HOST"] == "10.0.0.5"
+    assert s["DBROUTER"]["READ_ALIASES"] == ["db1", "db2"]
+
+
+def test_database_connections_fail_fast_and_are_health_checked() -> None:
+    db = build({}, with_dbrouter=False)["DATABASES"]["default"]
+    assert db["OPTIONS"]["connect_timeout"] == 2
+    assert db["CONN_HEALTH_CHECKS"] is True
+    assert 0 < db["CONN_MAX_AGE"] <= 300
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["db1", "db1=127.0.2.1", "db1=127.0.2.1:x", "db1=127.0.2.1:70000", "default=1.2.3.4:5432", "a=h:1,a=h:2"],
+)
+def test_bad_read_nodes_name_the_variable(value: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match="DB_READ_NODES"):
+        build({"DB_READ_NODES": value}, with_dbrouter=False)
+
+
+def test_router_settings_come_from_the_lag_variables() -> None:
+    s = build({"DB_MAX_LAG_BYTES": "2048", "DB_MAX_LAG_SECONDS": "1.5"}, with_dbrouter=False)
+    assert s["DBROUTER"]["MAX_LAG_BYTES"] == 2048
+    assert s["DBROUTER"]["MAX_LAG_SECONDS"] == 1.5
+    assert s["DBROUTER"]["CONNECT_TIMEOUT"] == 2
+    with pytest.raises(ImproperlyConfigured, match="DB_MAX_LAG_BYTES"):
+        build({"DB_MAX_LAG_BYTES": "lots"}, with_dbrouter=False)
+
+
+def test_dbrouter_is_wired_only_when_installed() -> None:
+    without = build({"DB_READ_NODES": "db2=h:5432"}, with_dbrouter=False)
+    assert "dbrouter" not in without["INSTALLED_APPS"]
+    assert without["DATABASE_ROUTERS"] == []
+    assert without["DATABASES"]["db2"]["ENGINE"] == "django.db.backends.postgresql"
+    with_router = build({"DB_READ_NODES": "db2=h:5432"}, with_dbrouter=True)
+    assert "dbrouter" in with_router["INSTALLED_APPS"]
+    assert with_router["DATABASE_ROUTERS"] == ["dbrouter.router.ReplicaRouter"]
+    assert {d["ENGINE"] for d in with_router["DATABASES"].values()} == {"dbrouter.backends.postgresql"}
+    mw = with_router["MIDDLEWARE"]
+    # After Session + Authentication (it reads the user), before the read-only fallback.
+    assert (
+        mw.index("django.contrib.auth.middleware.AuthenticationMiddleware")
+        < mw.index("dbrouter.middleware.RoutingMiddleware")
+        < mw.index("health.middleware.ReadOnlyMiddleware")
+    )
+    assert mw[0] == "health.middleware.RequestContextMiddleware"
+
+
+def test_cache_nodes_use_pymemcache_with_dead_nodes_as_misses() -> None:
+    cache = build({"CACHE_NODES": "127.0.3.1:11211,127.0.3.2:11211"}, with_dbrouter=False)["CACHES"][
+        "default"
+    ]
+    assert cache["BACKEND"] == "django.core.cache.backends.memcached.PyMemcacheCache"
+    assert cache["LOCATION"] == ["127.0.3.1:11211", "127.0.3.2:11211"]
+    assert cache["KEY_PREFIX"] == "tiers-local"
+    options = cache["OPTIONS"]
+    assert options["ignore_exc"] is True
+    assert options["use_pooling"] is True
+    assert options["connect_timeout"] <= 0.5
+    assert options["timeout"] <= 1
+    assert options["dead_timeout"] > 0
+
+
+def test_bad_cache_node_is_rejected() -> None:
+    with pytest.raises(ImproperlyConfigured, match="CACHE_NODES"):
+        build({"CACHE_NODES": "127.0.3.1"}, with_dbrouter=False)
+
+
+def test_storages_point_urls_at_the_media_host() -> None:
+    s = build(
+        {
+            "S3_ENDPOINT_URL": "http://127.0.4.1:8333",
+            "S3_MEDIA_BUCKET": "m",
+            "S3_STATIC_BUCKET": "st",
+            "S3_ACCESS_KEY_ID": "AK",
+            "S3_SECRET_ACCESS_KEY": "SK",
+            "MEDIA_URL": "https://media.example.com/media/",
+            "STATIC_URL": "https://media.example.com/static/",
+        },
+        with_dbrouter=False,
+    )
+    media = s["STORAGES"]["default"]
+    static = s["STORAGES"]["staticfiles"]
+    assert media["BACKEND"] == "tiers_site.storage.MediaStorage"
+    assert static["BACKEND"] == "tiers_site.storage.StaticStorage"
+    assert media["OPTIONS"]["bucket_name"] == "m"
+    assert static["OPTIONS"]["bucket_name"] == "st"
+    assert media["OPTIONS"]["custom_domain"] == "media.example.com/media"
+    assert static["OPTIONS"]["custom_domain"] == "media.example.com/static"
+    assert media["OPTIONS"]["url_protocol"] == "https:"
+    assert media["OPTIONS"]["file_overwrite"] is False
+    assert media["OPTIONS"]["querystring_auth"] is False
+    assert media["OPTIONS"]["endpoint_url"] == "http://127.0.4.1:8333"
+    assert media["OPTIONS"]["access_key"] == "AK"
+    assert s["MEDIA_URL"] == "https://media.example.com/media/"
+
+
+def test_empty_s3_endpoint_means_the_aws_default() -> None:
+    s = build({"S3_ENDPOINT_URL": ""}, with_dbrouter=False)
+    assert s["STORAGES"]["default"]["OPTIONS"]["endpoint_url"] is None
+
+
+@pytest.mark.parametrize("url", ["media.example.com/media/", "http://h/media", "ftp://h/media/"])
+def test_bad_media_url_is_rejected(url: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match="MEDIA_URL"):
+        build({"MEDIA_URL": url}, with_dbrouter=False)
+
+
+def test_production_profile_is_locked_down() -> None:
+    s = build(prod_env(), with_dbrouter=False)
+    assert s["SECURE_SSL_REDIRECT"] is True
+    assert s["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
+    assert s["SECURE_HSTS_SECONDS"] >= 31536000
+    assert s["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
+    assert s["SESSION_COOKIE_SECURE"] is True
+    assert s["CSRF_COOKIE_SECURE"] is True
+    assert s["SECRET_KEY"] == GOOD_KEY
+    # The load balancer's plain-HTTP health checks are never redirected.
+    assert s["SECURE_REDIRECT_EXEMPT"] == [r"^healthz$", r"^readyz$"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY is not set"),
+        ({"DJANGO_SECRET_KEY": config.INSECURE_LOCAL_SECRET_KEY}, "DJANGO_SECRET_KEY is not set"),
+        ({"DJANGO_SECRET_KEY": "short-key"}, "too weak"),
+        ({"DJANGO_SECRET_KEY": "a" * 60}, "too weak"),
+        ({"DJANGO_DEBUG": "1"}, "DJANGO_DEBUG"),
+        ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS"),
+    ],
+)
+def test_production_refuses_unsafe_values(extra: dict[str, str], message: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=message):
+        build(prod_env(**extra), with_dbrouter=False)
+
+
+@pytest.mark.parametrize(("name", "value"), [("TIERS_PROFILE", "staging"), ("DJANGO_DEBUG", "maybe")])
+def test_bad_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=name):
+        build({name: value}, with_dbrouter=False)
+
+
+def test_every_rendered_variable_is_understood() -> None:
+    """The env contract (deploy/render/django_env.py) and the settings agree: nothing rendered is unknown."""
+    topo = loads((REPO / "deploy/topologies/local.toml").read_text())
+    env = web_environment(
+        topo, topo.web[0], StatePaths(root=Path("/state"), repo=Path("/repo")), Secrets.fixed_for_tests()
+    )
+    # Read by Django itself / deliberately unused (logs go to stdout, captured by the process manager).
+    not_read_here = {"DJANGO_SETTINGS_MODULE", "TIERS_LOG_DIR"}
+    assert set(env) - not_read_here <= set(config.LOCAL_DEFAULTS)
+    s = build(env, with_dbrouter=True)
+    assert s["TIERS_NODE_NAME"] == "web1"
+    assert s["DBROUTER"]["READ_ALIASES"] == ["db1", "db2", "db3"]
+    assert s["DATABASES"]["default"]["HOST"] == "127.0.2.10"
+    assert s["CACHES"]["default"]["LOCATION"] == ["127.0.3.1:11211", "127.0.3.2:11211"]
+    assert s["STORAGES"]["default"]["OPTIONS"]["custom_domain"] == "127.0.4.2:8080/media"
+
+
+def test_documented_variables_match_the_settings() -> None:
+    doc = (REPO / "docs/SETTINGS.md").read_text()
+    for name in config.LOCAL_DEFAULTS:
+        assert f"`{name}`" in doc, f"{name} is not documented in docs/SETTINGS.md"

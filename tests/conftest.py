@@ -1,5 +1,6 @@
 """Shared fixtures. The integration cluster is started once per session on the 127.1.x.y block.
 
+TIERS_TEST_TOPOLOGY=FILE runs them against another topology of the same shape (other addresses).
 Set TIERS_KEEP_TEST_CLUSTER=1 to leave it running after the tests (the next run reuses it: `up`
 is idempotent); `python -m deploy -t deploy/topologies/test.toml clean` removes it.
 """
@@ -10,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +19,8 @@ from deploy.cluster import Cluster
 from deploy.paths import REPO, StatePaths
 from deploy.topology import load
 
-TEST_TOPOLOGY = REPO / "deploy" / "topologies" / "test.toml"
+# Another topology (same shape, other addresses) can be given to run the suite beside this one.
+TEST_TOPOLOGY = Path(os.environ.get("TIERS_TEST_TOPOLOGY", REPO / "deploy" / "topologies" / "test.toml"))
 
 
 def deploy_cli(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,131 @@
+# The database tier, in one of two shapes (var.mode):
+#  - rds:     an RDS PostgreSQL writer (Multi-AZ: AWS fails over to the standby and moves the writer
+#             endpoint) plus read replicas. The topology's dbproxy role is then simply the writer endpoint.
+#  - patroni: the local cluster's shape on EC2: PostgreSQL nodes run by Patroni, an etcd cluster holding
+#             the leader lock and an HAProxy "dbproxy" host that follows Patroni's /primary.
+
+locals {
+  rds     = var.mode == "rds"
+  patroni = var.mode == "patroni"
+}
+
+# --- RDS -----------------------------------------------------------------------------------------------
+
+resource "aws_db_subnet_group" "this" {
+  count      = local.rds ? 1 : 0
+  name       = "${var.name}-db"
+  subnet_ids = var.subnet_ids
+  tags       = var.tags
+}
+
+resource "aws_db_instance" "writer" {
+  count                      = local.rds ? 1 : 0
+  identifier                 = "${var.name}-db1"
+  engine                     = "postgres"
+  engine_version             = var.engine_version
+  instance_class             = var.instance_class
+  allocated_storage          = var.allocated_storage_gb
+  max_allocated_storage      = var.allocated_storage_gb * 4 # storage autoscaling ceiling
+  storage_type               = "gp3"
+  storage_encrypted          = true
+  db_name                    = var.db_name
+  username                   = var.superuser_name
+  password                   = var.superuser_password
+  multi_az                   = var.multi_az
+  db_subnet_group_name       = aws_db_subnet_group.this[0].name
+  vpc_security_group_ids     = [var.security_group_ids["db"]]
+  publicly_accessible        = false
+  backup_retention_period    = var.backup_retention_days
+  deletion_protection        = var.deletion_protection
+  skip_final_snapshot        = var.skip_final_snapshot
+  final_snapshot_identifier  = var.skip_final_snapshot ? null : "${var.name}-db1-final"
+  copy_tags_to_snapshot      = true
+  auto_minor_version_upgrade = true
+  apply_immediately          = false # parameter and class changes wait for the maintenance window
+  tags                       = merge(var.tags, { Name = "${var.name}-db1", TiersNode = "db1" })
+}
+
+resource "aws_db_instance" "replica" {
+  count                      = local.rds ? var.replica_count : 0
+  identifier                 = "${var.name}-db${count.index + 2}"
+  replicate_source_db        = aws_db_instance.writer[0].identifier
+  instance_class             = var.instance_class
+  storage_type               = "gp3"
+  storage_encrypted          = true
+  vpc_security_group_ids     = [var.security_group_ids["db"]]
+  publicly_accessible        = false
+  skip_final_snapshot        = true # a replica's data is the writer's; its backups are the writer's
+  auto_minor_version_upgrade = true
+  apply_immediately          = false
+  tags                       = merge(var.tags, { Name = "${var.name}-db${count.index + 2}", TiersNode = "db${count.index + 2}" })
+}
+
+# --- Patroni on EC2 ------------------------------------------------------------------------------------
+
+module "db_role" {
+  count                  = local.patroni ? 1 : 0
+  source                 = "../node_role"
+  name                   = "${var.name}-db"
+  secret_arn             = var.secret_arn
+  read_secret            = true # Patroni needs the superuser, replication and application passwords
+  topology_parameter_arn = var.topology_parameter_arn
+  tags                   = var.tags
+}
+
+module "dcs_role" {
+  count                  = local.patroni ? 1 : 0
+  source                 = "../node_role"
+  name                   = "${var.name}-dbinfra"
+  topology_parameter_arn = var.topology_parameter_arn
+  tags                   = var.tags
+}
+
+locals {
+  # Every EC2 host of the Patroni shape, by node name; db1 bootstraps as the leader.
+  db_names    = [for i in range(local.patroni ? var.node_count : 0) : "db${i + 1}"]
+  etcd_names  = [for i in range(local.patroni ? var.etcd_count : 0) : "etcd${i + 1}"]
+  proxy_names = local.patroni ? ["dbproxy"] : []
+  ec2_nodes = merge(
+    { for i, n in local.db_names : n => {
+      role = "db", type = var.node_instance_type, disk = var.data_volume_gb, subnet = i
+    } },
+    { for i, n in local.etcd_names : n => {
+      role = "etcd", type = var.small_instance_type, disk = var.root_volume_gb, subnet = i
+    } },
+    { for n in local.proxy_names : n => {
+      role = "dbproxy", type = var.small_instance_type, disk = var.root_volume_gb, subnet = 0
+    } },
+  )
+}
+
+resource "aws_instance" "node" {
+  for_each               = local.ec2_nodes
+  ami                    = var.ami_id
+  instance_type          = each.value.type
+  subnet_id              = var.subnet_ids[each.value.subnet % length(var.subnet_ids)]
+  vpc_security_group_ids = [var.security_group_ids[each.value.role]]
+  iam_instance_profile   = each.value.role == "db" ? module.db_role[0].instance_profile_name : module.dcs_role[0].instance_profile_name
+  user_data              = lookup(var.user_data, each.value.role, "")
+
+  metadata_options {
+    http_tokens            = "required" # IMDSv2 only
+    instance_metadata_tags = "enabled"  # user_data reads TiersNode from the metadata service
+  }
+
+  root_block_device {
+    volume_type = "gp3"
+    volume_size = each.value.disk
+    encrypted   = true
+  }
+
+  tags = merge(var.tags, { Name = "${var.name}-${each.key}", TiersRole = each.value.role, TiersNode = each.key })
+
+  lifecycle {
+    # Database hosts are replaced one at a time, after a Patroni switchover, never by a new AMI.
+    ignore_changes = [ami, user_data]
+    precondition {
+      condition     = var.ami_id != ""
+      error_message = "mode patroni needs ami_id (a Debian 12 AMI)."
+    }
+  }
+}

@@ -1,0 +1,218 @@
+# The VPC of one Tiers cluster and the security groups that encode every allowed tier-to-tier flow.
+# All flows live here, in one table, so the network policy can be read (and reviewed) in one place.
+
+data "aws_availability_zones" "available" {
+  state = "available"
+}
+
+data "aws_region" "current" {}
+
+locals {
+  azs = slice(data.aws_availability_zones.available.names, 0, var.az_count)
+  # /20 subnets: public ones from the start of the VPC range, private ones from its second half.
+  newbits         = 20 - tonumber(split("/", var.vpc_cidr)[1])
+  private_offset  = pow(2, local.newbits) / 2
+  public_subnets  = [for i, _ in local.azs : cidrsubnet(var.vpc_cidr, local.newbits, i)]
+  private_subnets = [for i, _ in local.azs : cidrsubnet(var.vpc_cidr, local.newbits, i + local.private_offset)]
+}
+
+resource "aws_vpc" "this" {
+  cidr_block           = var.vpc_cidr
+  enable_dns_support   = true
+  enable_dns_hostnames = true # RDS and ElastiCache endpoints resolve inside the VPC
+  tags                 = merge(var.tags, { Name = var.name })
+}
+
+resource "aws_internet_gateway" "this" {
+  vpc_id = aws_vpc.this.id
+  tags   = merge(var.tags, { Name = var.name })
+}
+
+resource "aws_subnet" "public" {
+  count                   = length(local.azs)
+  vpc_id                  = aws_vpc.this.id
+  cidr_block              = local.public_subnets[count.index]
+  availability_zone       = local.azs[count.index]
+  map_public_ip_on_launch = false # only the lb and media hosts get (elastic) public addresses
+  tags                    = merge(var.tags, { Name = "${var.name}-public-${local.azs[count.index]}", Tier = "public" })
+}
+
+resource "aws_subnet" "private" {
+  count             = length(local.azs)
+  vpc_id            = aws_vpc.this.id
+  cidr_block        = local.private_subnets[count.index]
+  availability_zone = local.azs[count.index]
+  tags              = merge(var.tags, { Name = "${var.name}-private-${local.azs[count.index]}", Tier = "private" })
+}
+
+resource "aws_route_table" "public" {
+  vpc_id = aws_vpc.this.id
+  tags   = merge(var.tags, { Name = "${var.name}-public" })
+}
+
+resource "aws_route" "public_internet" {
+  route_table_id         = aws_route_table.public.id
+  destination_cidr_block = "0.0.0.0/0"
+  gateway_id             = aws_internet_gateway.this.id
+}
+
+resource "aws_route_table_association" "public" {
+  count          = length(aws_subnet.public)
+  subnet_id      = aws_subnet.public[count.index].id
+  route_table_id = aws_route_table.public.id
+}
+
+# One NAT gateway: private hosts need outbound HTTPS for Debian packages, the release and AWS APIs.
+# A single NAT is a cost/availability trade-off: losing its AZ stops installs, not serving traffic.
+resource "aws_eip" "nat" {
+  domain = "vpc"
+  tags   = merge(var.tags, { Name = "${var.name}-nat" })
+}
+
+resource "aws_nat_gateway" "this" {
+  allocation_id = aws_eip.nat.id
+  subnet_id     = aws_subnet.public[0].id
+  tags          = merge(var.tags, { Name = var.name })
+  depends_on    = [aws_internet_gateway.this]
+}
+
+resource "aws_route_table" "private" {
+  vpc_id = aws_vpc.this.id
+  tags   = merge(var.tags, { Name = "${var.name}-private" })
+}
+
+resource "aws_route" "private_nat" {
+  route_table_id         = aws_route_table.private.id
+  destination_cidr_block = "0.0.0.0/0"
+  nat_gateway_id         = aws_nat_gateway.this.id
+}
+
+resource "aws_route_table_association" "private" {
+  count          = length(aws_subnet.private)
+  subnet_id      = aws_subnet.private[count.index].id
+  route_table_id = aws_route_table.private.id
+}
+
+# S3 gateway endpoint: S3 traffic from web and media hosts stays inside AWS (no NAT charges), and the
+# media buckets' policy admits reads only through this endpoint.
+resource "aws_vpc_endpoint" "s3" {
+  vpc_id            = aws_vpc.this.id
+  service_name      = "com.amazonaws.${data.aws_region.current.name}.s3"
+  vpc_endpoint_type = "Gateway"
+  route_table_ids   = [aws_route_table.public.id, aws_route_table.private.id]
+  tags              = merge(var.tags, { Name = "${var.name}-s3" })
+}
+
+# --- security groups ---------------------------------------------------------------------------------
+# One group per role; rules below. Groups carry no inline rules so the rule resources own them all.
+locals {
+  roles = toset(["lb", "web", "media", "db", "dbproxy", "etcd", "cache"])
+}
+
+resource "aws_security_group" "role" {
+  for_each    = local.roles
+  name        = "${var.name}-${each.key}"
+  description = "Tiers ${each.key} tier of ${var.name}"
+  vpc_id      = aws_vpc.this.id
+  tags        = merge(var.tags, { Name = "${var.name}-${each.key}", Role = each.key })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+locals {
+  patroni = var.database_mode == "patroni"
+
+  # Tier-to-tier flows: traffic from the `from` group to the `to` group on `port`. Each becomes an
+  # egress rule on `from` and an ingress rule on `to`.
+  flows_common = {
+    "lb-web-http"        = { from = "lb", to = "web", port = 8000, why = "HAProxy to uWSGI (requests and /readyz checks)" }
+    "web-db-postgres"    = { from = "web", to = "db", port = 5432, why = "Django to PostgreSQL (primary/writer and replica reads)" }
+    "web-cache-memcache" = { from = "web", to = "cache", port = 11211, why = "Django to memcached" }
+  }
+  flows_patroni = {
+    "web-dbproxy-postgres" = { from = "web", to = "dbproxy", port = 5432, why = "Django writes through dbproxy (follows the Patroni leader)" }
+    "dbproxy-db-postgres"  = { from = "dbproxy", to = "db", port = 5432, why = "dbproxy to the current leader" }
+    "dbproxy-db-patroni"   = { from = "dbproxy", to = "db", port = 8008, why = "dbproxy health check on Patroni /primary" }
+    "db-db-replication"    = { from = "db", to = "db", port = 5432, why = "streaming replication and pg_rewind between members" }
+    "db-db-patroni"        = { from = "db", to = "db", port = 8008, why = "Patroni REST between members (failover checks)" }
+    "db-etcd-client"       = { from = "db", to = "etcd", port = 2379, why = "Patroni to etcd (leader lock)" }
+    "etcd-etcd-peer"       = { from = "etcd", to = "etcd", port = 2380, why = "etcd raft peers" }
+    "etcd-etcd-client"     = { from = "etcd", to = "etcd", port = 2379, why = "etcd members health-checking each other" }
+  }
+  flows = merge(local.flows_common, local.patroni ? local.flows_patroni : {})
+
+  # Outbound to the internet through the NAT (or the IGW for public hosts): Debian mirrors (80/443),
+  # the release source and AWS APIs (SSM, Secrets Manager) over 443. Managed services need none.
+  outbound_roles = local.patroni ? ["lb", "web", "media", "db", "dbproxy", "etcd"] : ["lb", "web", "media"]
+  outbound = merge([
+    for role in local.outbound_roles : {
+      "${role}-https" = { role = role, port = 443 }
+      "${role}-http"  = { role = role, port = 80 }
+    }
+  ]...)
+
+  public_ingress = merge([
+    for cidr in var.allowed_http_cidrs : {
+      "lb-${cidr}"    = { role = "lb", port = var.lb_port, cidr = cidr }
+      "media-${cidr}" = { role = "media", port = var.media_port, cidr = cidr }
+    }
+  ]...)
+}
+
+resource "aws_vpc_security_group_ingress_rule" "flow" {
+  for_each                     = local.flows
+  security_group_id            = aws_security_group.role[each.value.to].id
+  referenced_security_group_id = aws_security_group.role[each.value.from].id
+  ip_protocol                  = "tcp"
+  from_port                    = each.value.port
+  to_port                      = each.value.port
+  description                  = each.value.why
+  tags                         = merge(var.tags, { Name = each.key })
+}
+
+resource "aws_vpc_security_group_egress_rule" "flow" {
+  for_each                     = local.flows
+  security_group_id            = aws_security_group.role[each.value.from].id
+  referenced_security_group_id = aws_security_group.role[each.value.to].id
+  ip_protocol                  = "tcp"
+  from_port                    = each.value.port
+  to_port                      = each.value.port
+  description                  = each.value.why
+  tags                         = merge(var.tags, { Name = each.key })
+}
+
+resource "aws_vpc_security_group_ingress_rule" "public" {
+  for_each          = local.public_ingress
+  security_group_id = aws_security_group.role[each.value.role].id
+  cidr_ipv4         = each.value.cidr
+  ip_protocol       = "tcp"
+  from_port         = each.value.port
+  to_port           = each.value.port
+  description       = "site traffic from allowed clients"
+  tags              = merge(var.tags, { Name = each.key })
+}
+
+# Web and media hosts reach S3 through the gateway endpoint; the prefix list names S3's ranges.
+resource "aws_vpc_security_group_egress_rule" "s3" {
+  for_each          = toset(["web", "media"])
+  security_group_id = aws_security_group.role[each.key].id
+  prefix_list_id    = aws_vpc_endpoint.s3.prefix_list_id
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  description       = "S3 over HTTPS through the VPC gateway endpoint"
+  tags              = merge(var.tags, { Name = "${each.key}-s3" })
+}
+
+resource "aws_vpc_security_group_egress_rule" "outbound" {
+  for_each          = local.outbound
+  security_group_id = aws_security_group.role[each.value.role].id
+  cidr_ipv4         = "0.0.0.0/0"
+  ip_protocol       = "tcp"
+  from_port         = each.value.port
+  to_port           = each.value.port
+  description       = "packages, release source and AWS APIs"
+  tags              = merge(var.tags, { Name = each.key })
+}

@@ -1,0 +1,34 @@
+output "vpc_id" {
+  description = "ID of the cluster's VPC."
+  value       = aws_vpc.this.id
+}
+
+output "vpc_cidr" {
+  description = "IPv4 CIDR of the VPC."
+  value       = aws_vpc.this.cidr_block
+}
+
+output "public_subnet_ids" {
+  description = "Public subnet IDs, one per availability zone (lb and media hosts)."
+  value       = aws_subnet.public[*].id
+}
+
+output "private_subnet_ids" {
+  description = "Private subnet IDs, one per availability zone (web, database, cache)."
+  value       = aws_subnet.private[*].id
+}
+
+output "s3_endpoint_id" {
+  description = "ID of the S3 gateway VPC endpoint (bucket policies admit reads through it)."
+  value       = aws_vpc_endpoint.s3.id
+}
+
+output "security_group_ids" {
+  description = "Security group ID per role: lb, web, media, db, dbproxy, etcd, cache."
+  value       = { for role, sg in aws_security_group.role : role => sg.id }
+}
+
+output "flows" {
+  description = "The allowed tier-to-tier flows (name => from, to, port, why), for review and docs."
+  value       = local.flows
+}

@@ -1,0 +1,57 @@
+# N identical, stateless web nodes (Django under uWSGI) in the private subnets, behind the HAProxy lb.
+
+data "aws_iam_policy_document" "s3" {
+  statement {
+    sid       = "ListBuckets"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = var.bucket_arns
+  }
+  statement {
+    sid       = "ReadWriteObjects"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    resources = [for arn in var.bucket_arns : "${arn}/*"]
+  }
+}
+
+module "role" {
+  source                 = "../node_role"
+  name                   = "${var.name}-web"
+  secret_arn             = var.secret_arn
+  read_secret            = true
+  topology_parameter_arn = var.topology_parameter_arn
+  policies               = { s3 = data.aws_iam_policy_document.s3.json }
+  tags                   = var.tags
+}
+
+resource "aws_instance" "web" {
+  count                  = var.node_count
+  ami                    = var.ami_id
+  instance_type          = var.instance_type
+  subnet_id              = var.subnet_ids[count.index % length(var.subnet_ids)]
+  vpc_security_group_ids = [var.security_group_id]
+  iam_instance_profile   = module.role.instance_profile_name
+  user_data              = var.user_data
+
+  metadata_options {
+    http_tokens            = "required" # IMDSv2 only
+    instance_metadata_tags = "enabled"  # user_data reads TiersNode from the metadata service
+  }
+
+  root_block_device {
+    volume_type = "gp3"
+    volume_size = var.root_volume_gb
+    encrypted   = true
+  }
+
+  tags = merge(var.tags, {
+    Name      = "${var.name}-web${count.index + 1}"
+    TiersRole = "web"
+    TiersNode = "web${count.index + 1}"
+  })
+
+  lifecycle {
+    # A new AMI or boot script must not restart every web node at once: replace nodes one by one
+    # (terraform apply -replace=...) while `make deploy` drains them in HAProxy.
+    ignore_changes = [ami, user_data]
+  }
+}

@@ -1,0 +1,69 @@
+output "topology_toml" {
+  description = "The cluster's topology in deploy/topology.py's format (profile production) for database_mode = \"patroni\"; null for \"rds\", which the format cannot express yet (docs/AWS.md)."
+  value       = local.topology_toml
+}
+
+output "topology_parameter" {
+  description = "SSM parameter holding topology_toml (hosts read it at boot); null for database_mode = \"rds\"."
+  value       = local.patroni ? aws_ssm_parameter.topology[0].name : null
+}
+
+output "site_url" {
+  description = "URL of the site: HAProxy on the lb host's Elastic IP."
+  value       = "http://${module.lb.public_ip}/"
+}
+
+output "media_url" {
+  description = "Base URL of the nginx media host (Elastic IP): /media/ and /static/ live under it."
+  value       = "http://${module.storage.media_public_ip}/"
+}
+
+output "database_mode" {
+  description = "The database shape in use: rds or patroni."
+  value       = var.database_mode
+}
+
+output "database_writer_endpoint" {
+  description = "RDS writer endpoint hostname (database_mode = \"rds\"): what the dbproxy role stands for; web nodes' DB_PRIMARY_HOST."
+  value       = module.database.writer_endpoint
+}
+
+output "database_reader_endpoints" {
+  description = "RDS read replica hostnames (database_mode = \"rds\"), db2..dbN: web nodes' read candidates."
+  value       = module.database.reader_endpoints
+}
+
+output "database_nodes" {
+  description = "Patroni PostgreSQL nodes (database_mode = \"patroni\"): name, private IP, bootstrap role."
+  value       = module.database.db_nodes
+}
+
+output "cache_nodes" {
+  description = "ElastiCache memcached nodes: name, DNS address, port."
+  value       = module.cache.nodes
+}
+
+output "web_nodes" {
+  description = "Web nodes: name, private IP, instance ID (aws ssm start-session --target <id>)."
+  value       = module.web.nodes
+}
+
+output "lb_instance_id" {
+  description = "Instance ID of the HAProxy host (SSM sessions, runtime API via the stats socket)."
+  value       = module.lb.instance_id
+}
+
+output "bucket_names" {
+  description = "S3 bucket names: media, static, private."
+  value       = module.storage.bucket_names
+}
+
+output "secret_arn" {
+  description = "ARN of the Secrets Manager secret with the cluster's passwords and keys (deploy.secrets.Secrets JSON)."
+  value       = aws_secretsmanager_secret.cluster.arn
+}
+
+output "security_flows" {
+  description = "Allowed tier-to-tier flows (name => from, to, port, why)."
+  value       = module.network.flows
+}

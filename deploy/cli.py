@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("clean", help="stop every node and delete the cluster's state folder")
     sub.add_parser("status", help="every node at a glance")
     sub.add_parser("check", help="validate the topology and render every config (no changes)")
+    bench = sub.add_parser("bench", help="bounded load runs against the running cluster -> docs/BENCHMARKS.md")
+    bench.add_argument("--out", default=str(REPO / "docs" / "BENCHMARKS.md"))
     logs = sub.add_parser("logs", help="recent log lines of one node or all")
     logs.add_argument("node", nargs="?")
     logs.add_argument("-n", "--lines", type=int, default=30)
@@ -110,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
 
                 files = render_all(topo, cluster.paths, Secrets.fixed_for_tests())
                 print(f"{topo.source}: valid, {len(topo.nodes)} nodes, {len(files)} config files render")
+            case "bench":
+                from .bench import run as run_bench
+
+                print(run_bench(cluster, Path(args.out)))
             case "logs":
                 return logs(cluster, args.node, args.lines, args.follow)
             case "stop" | "start" | "restart" | "kill":

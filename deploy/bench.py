@@ -1,0 +1,243 @@
+"""`make bench`: bounded load runs against a running cluster, figures as ratios measured side by side.
+
+Every run is bounded in time and count and targets only the cluster's loopback addresses. The
+result is written to docs/BENCHMARKS.md (replacing the section between the generated markers).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import subprocess
+import threading
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+from .cluster import Cluster
+from .progress import Progress
+
+BEGIN = "<!-- bench:begin (written by `make bench`; edit outside these markers) -->"
+END = "<!-- bench:end -->"
+
+
+@dataclass
+class WrkResult:
+    url: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+
+    def row(self, label: str) -> str:
+        return f"| {label} | {self.rps:,.0f} | {self.p50_ms:.1f} | {self.p99_ms:.1f} | {self.requests:,} | {self.errors} |"
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)$", text.strip())
+    if not m:
+        raise ValueError(f"cannot read wrk latency {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_wrk(url: str, output: str) -> WrkResult:
+    """Read requests/s, p50, p99, request and error counts from `wrk --latency` output."""
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", output).group(1))
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", output).group(1))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    errors = 0
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    if sock:
+        errors += sum(int(x) for x in sock.groups())
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non2xx:
+        errors += int(non2xx.group(1))
+    return WrkResult(url, rps, p50, p99, errors, requests)
+
+
+def wrk(url: str, seconds: int = 8, connections: int = 16, threads: int = 2) -> WrkResult:
+    if not shutil.which("wrk"):
+        raise RuntimeError("wrk is missing: `make up` installs it (Debian package wrk)")
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True, text=True, timeout=seconds + 30, check=True,
+    )  # fmt: skip
+    return parse_wrk(url, out.stdout)
+
+
+# --- browse-and-buy mix ----------------------------------------------------------------------------
+
+
+@dataclass
+class Mix:
+    statuses: Counter = field(default_factory=Counter)
+    requests: int = 0
+
+
+def _router_counters(cluster: Cluster) -> dict[str, dict[str, int]]:
+    """Sum of the router counters of every web node (one uWSGI process each locally)."""
+    total: dict[str, dict[str, int]] = {}
+    for node in cluster.topo.web:
+        with urllib.request.urlopen(f"http://{node.address}:{node.port}/readyz", timeout=5) as r:
+            body = json.load(r)
+        for alias, reasons in (body.get("router") or {}).get("counters", {}).items():
+            for reason, n in reasons.items():
+                total.setdefault(alias, {}).setdefault(reason, 0)
+                total[alias][reason] += n
+    return total
+
+
+def replica_share(before: dict, after: dict, replica_aliases: set[str]) -> tuple[int, int]:
+    """(reads served by replicas, reads served by the primary) between two counter snapshots.
+
+    The router counts, per alias, reads it served under the reason "replica", and reads sent to
+    "default" under the reason that pinned them there; "write" counts writes, not reads.
+    """
+
+    def delta(alias: str, reason: str) -> int:
+        return after.get(alias, {}).get(reason, 0) - before.get(alias, {}).get(reason, 0)
+
+    replica_reads = sum(delta(a, r) for a in replica_aliases for r in after.get(a, {}) if r == "replica")
+    primary_reads = sum(delta("default", r) for r in after.get("default", {}) if r != "write")
+    return replica_reads, primary_reads
+
+
+def browse_and_buy(base: str, users: list[tuple[str, str]], seconds: float, buy_share: float = 0.05) -> Mix:
+    """Each user browses (list, detail, my orders) and now and then buys one ticket, for `seconds`."""
+    mix = Mix()
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def run(username: str, password: str) -> None:
+        jar = CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+        def call(method: str, path: str, body: dict | None = None, headers: dict | None = None) -> int:
+            req = urllib.request.Request(
+                base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+                headers={"Content-Type": "application/json", **(headers or {})},
+            )  # fmt: skip
+            try:
+                with opener.open(req, timeout=10) as r:
+                    r.read()
+                    return r.status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        login = urllib.request.Request(
+            base + "/api/login", method="POST", headers={"Content-Type": "application/json"},
+            data=json.dumps({"username": username, "password": password}).encode(),
+        )  # fmt: skip
+        with opener.open(login, timeout=10) as r:
+            csrf = json.load(r)["csrf_token"]
+        with opener.open(base + "/api/events", timeout=10) as r:
+            events = [e["id"] for e in json.load(r)["events"]]
+        rng = random.Random(username)
+        while time.monotonic() < deadline:
+            roll = rng.random()
+            if roll < buy_share:
+                status = call("POST", f"/api/events/{rng.choice(events)}/orders", {"quantity": 1},
+                              {"X-CSRFToken": csrf, "Idempotency-Key": uuid.uuid4().hex})  # fmt: skip
+            elif roll < 0.45:
+                status = call("GET", "/api/events")
+            elif roll < 0.8:
+                status = call("GET", f"/api/events/{rng.choice(events)}")
+            else:
+                status = call("GET", "/api/orders")
+            with lock:
+                mix.statuses[status] += 1
+                mix.requests += 1
+
+    threads = [threading.Thread(target=run, args=u) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return mix
+
+
+# --- the run -----------------------------------------------------------------------------------------
+
+Section = Callable[[Cluster, Progress], list[str]]
+
+
+def data_tier(cluster: Cluster, progress: Progress) -> list[str]:
+    lb = cluster.topo.lb
+    base = f"http://{lb.address}:{lb.port}"
+    with urllib.request.urlopen(base + "/api/events", timeout=5) as r:
+        event_id = json.load(r)["events"][0]["id"]
+    runs = {}
+    for label, path in (
+        ("trivial view (`/healthz`)", "/healthz"),
+        ("cached event list (`/api/events`)", "/api/events"),
+        (f"event detail (`/api/events/{event_id}`, exact seat count)", f"/api/events/{event_id}"),
+    ):
+        with progress.step(f"wrk {path}"):
+            runs[label] = wrk(base + path)
+    trivial = runs["trivial view (`/healthz`)"].rps
+    cached = runs["cached event list (`/api/events`)"].rps
+    with progress.step("browse-and-buy mix (4 users, 15 s)"):
+        replicas = {n.name for n in cluster.topo.db}
+        before = _router_counters(cluster)
+        mix = browse_and_buy(base, [("demo", "demo"), ("demo2", "demo2")] * 2, seconds=15)
+        after = _router_counters(cluster)
+    replica_reads, primary_reads = replica_share(before, after, replicas)
+    share = replica_reads / max(1, replica_reads + primary_reads)
+    lines = [
+        "## Data tier: HAProxy -> uWSGI -> router / memcached",
+        "",
+        "`wrk -t2 -c16 -d8s --latency` through the load balancer, one run after the other, same cluster.",
+        "",
+        "| target | req/s | p50 ms | p99 ms | requests | errors |",
+        "|---|---|---|---|---|---|",
+        *(r.row(label) for label, r in runs.items()),
+        "",
+        f"- **Cached event list / trivial view: {cached / trivial:.2f}** (target >= 0.70).",
+        f"- **Browse-and-buy mix**: {mix.requests:,} requests by 4 logged-in users in 15 s "
+        f"(45% list, 35% detail, 15% my orders, 5% buy); statuses {dict(sorted(mix.statuses.items()))}.",
+        f"- **Reads served by replicas: {share:.1%}** ({replica_reads:,} replica reads, {primary_reads:,} primary "
+        "reads, from the router counters of every web node) (target >= 90%).",
+        "",
+    ]
+    return lines
+
+
+SECTIONS: list[Section] = [data_tier]
+
+
+def run(cluster: Cluster, out: Path) -> str:
+    progress = Progress(f"Benchmarks against cluster {cluster.topo.cluster.name!r}")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    body = [
+        BEGIN,
+        f"_Last run: {when}, cluster `{cluster.topo.cluster.name}`, {len(cluster.topo.web)} web nodes; load "
+        "generator on the same 2 cores as the cluster, so absolute numbers are low and ratios are what matter._",
+        "",
+    ]
+    for section in SECTIONS:
+        body += section(cluster, progress)
+    body.append(END)
+    generated = "\n".join(body) + "\n"
+    text = out.read_text() if out.exists() else "# Benchmarks\n\nRun with `make bench` (needs `make up`).\n\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1].lstrip("\n")
+        text = head + generated + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + generated
+    out.write_text(text)
+    progress.say(f"wrote {out}")
+    return generated

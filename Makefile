@@ -4,7 +4,7 @@ PY := .venv/bin/python
 TOPOLOGY ?= deploy/topologies/local.toml
 DEPLOY := $(PY) -m deploy --topology $(TOPOLOGY)
 
-.PHONY: help install up down clean status logs psql manage test test-unit lint check
+.PHONY: help install up down clean status logs psql manage test test-unit lint check bench
 
 help:
 	@echo "make up       install what is missing, start the local cluster, print the site URL"
@@ -35,6 +35,10 @@ psql:
 
 manage:
 	@$(DEPLOY) manage $(ARGS)
+
+# Bounded load runs against the local cluster (started if needed); figures go to docs/BENCHMARKS.md.
+bench: up
+	@$(DEPLOY) bench
 
 check: install
 	@$(DEPLOY) check

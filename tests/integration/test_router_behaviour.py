@@ -1,0 +1,114 @@
+"""The router's decisions, checked by which real PostgreSQL server answered (inet_server_addr)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import psycopg2
+import pytest
+
+from deploy.cluster import Cluster
+from tests.conftest import deploy_cli
+from tests.integration.client import BoxOffice
+from tests.integration.helpers import lb, wait_until
+from tests.integration.test_router import all_replicas_streaming, reads, replica_names, replicas
+
+pytestmark = pytest.mark.integration
+
+SCRIPT = "tests/integration/scripts/router_probe.py"
+
+
+@pytest.fixture(scope="module")
+def probe(cluster: Cluster) -> dict:
+    all_replicas_streaming(cluster)
+    code = (cluster.paths.repo / SCRIPT).read_text()
+    out = deploy_cli("manage", "--node", "web1", "shell", "--no-imports", "-c", code).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _addresses(cluster: Cluster) -> tuple[str, set[str]]:
+    leader = cluster.leader()
+    assert leader is not None
+    return leader.address, {n.address for n in replicas(cluster)}
+
+
+def test_a_plain_read_is_answered_by_a_replica(cluster: Cluster, probe: dict) -> None:
+    _primary, replica_addrs = _addresses(cluster)
+    aliases, answer = probe["plain_read"]
+    assert aliases and set(aliases) <= replica_names(cluster)
+    assert answer["standby"] is True and answer["addr"] in replica_addrs
+
+
+def test_one_replica_serves_every_read_of_a_context(probe: dict) -> None:
+    assert len(set(probe["same_replica"])) == 1
+
+
+@pytest.mark.parametrize("step", ["in_atomic", "select_for_update", "get_or_create"])
+def test_transactions_and_locking_reads_go_to_the_primary(probe: dict, step: str) -> None:
+    aliases, _result = probe[step]
+    assert aliases == ["default"]
+
+
+def test_after_a_write_reads_go_to_the_primary(cluster: Cluster, probe: dict) -> None:
+    primary, _replicas = _addresses(cluster)
+    assert probe["before_write"][1]["standby"] is True
+    aliases, answer = probe["after_write"]
+    assert probe["wrote"] is True
+    assert aliases == ["default"]
+    assert answer == {"addr": primary, "standby": False}
+
+
+def test_migrations_are_only_allowed_on_the_primary(cluster: Cluster) -> None:
+    code = (
+        "import json; from django.db import router; "
+        "print(json.dumps({a: router.allow_migrate(a, 'boxoffice', model_name='event') "
+        "for a in ['default', 'db1', 'db2', 'db3']}))"
+    )
+    out = deploy_cli("manage", "--node", "web1", "shell", "--no-imports", "-c", code).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == {
+        "default": True,
+        "db1": False,
+        "db2": False,
+        "db3": False,
+    }
+
+
+def test_a_replica_past_the_lag_threshold_serves_no_reads(cluster: Cluster) -> None:
+    """Replay paused while the primary writes more than max_replica_lag_bytes: readers move to the primary."""
+    all_replicas_streaming(cluster)
+    bo = BoxOffice(lb(cluster)).login("demo2", "demo2")
+    wait_until(lambda: reads(bo.get("/api/orders")) <= replica_names(cluster), "reads on a replica")
+    paused = replicas(cluster)
+    leader = cluster.leader()
+    assert leader is not None
+    for node in paused:
+        cluster.psql(node, "SELECT pg_wal_replay_pause()")
+    try:
+        db = cluster.topo.database
+        proxy = cluster.topo.dbproxy
+        conn = psycopg2.connect(
+            host=proxy.address, port=proxy.port, dbname=db.name, user=db.user,
+            password=cluster.secrets.db_app_password, connect_timeout=3,
+        )  # fmt: skip
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            # ~4 MiB of WAL, well past the 1 MiB threshold.
+            cur.execute("CREATE TABLE IF NOT EXISTS lag_probe (pad text)")
+            cur.execute("INSERT INTO lag_probe SELECT repeat('x', 1000) FROM generate_series(1, 4000)")
+        conn.close()
+        time.sleep(0.3)  # let the replicas receive it (replay stays paused) and the LSN cache expire
+        r = bo.get("/api/orders")
+        assert r.status_code == 200
+        assert reads(r) == {"default"}, reads(r)
+        for node in cluster.topo.web:
+            with urllib.request.urlopen(f"http://{node.address}:{node.port}/readyz", timeout=5) as resp:
+                report = json.load(resp)
+            states = {x["alias"]: x.get("state") for x in report["checks"]["replicas"]}
+            assert all(states[n.name] == "lagging" for n in paused), states
+    finally:
+        for node in paused:
+            cluster.psql(node, "SELECT pg_wal_replay_resume()")
+        cluster.psql(leader, "DROP TABLE IF EXISTS lag_probe", database=cluster.topo.database.name)
+    wait_until(lambda: reads(bo.get("/api/orders")) <= replica_names(cluster), "reads back on a replica", 30)

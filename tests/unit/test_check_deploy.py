@@ -1,0 +1,44 @@
+"""Django's own deployment checklist passes for the production profile, and the local profile is usable."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+
+from deploy.paths import REPO
+
+
+def _check(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TIERS_", "DB_", "S3_"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", *args],
+        cwd=REPO / "app", env={**clean, **env}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_check_deploy_is_clean_for_production() -> None:
+    out = _check(
+        {
+            "TIERS_PROFILE": "production",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+        },
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "no issues" in out.stdout
+
+
+def test_production_without_a_secret_key_refuses_to_start() -> None:
+    out = _check({"TIERS_PROFILE": "production", "DJANGO_ALLOWED_HOSTS": "shop.example.com"})
+    assert out.returncode != 0
+    assert "DJANGO_SECRET_KEY" in out.stderr
+
+
+def test_local_profile_checks_clean_with_no_environment() -> None:
+    out = _check({})
+    assert out.returncode == 0, out.stdout + out.stderr

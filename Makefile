@@ -5,12 +5,15 @@ TOPOLOGY ?= deploy/topologies/local.toml
 DEPLOY := $(PY) -m deploy --topology $(TOPOLOGY)
 
 .PHONY: help install up down clean status logs psql manage test test-unit lint check bench
+.PHONY: deploy rollback releases scale
 
 help:
 	@echo "make up       install what is missing, start the local cluster, print the site URL"
 	@echo "make status   every node at a glance        make logs [NODE=web1]   recent log lines"
 	@echo "make down     stop (data kept)              make clean               stop and wipe var/"
 	@echo "make psql NODE=db1                          make test                unit + integration tests"
+	@echo "make deploy [SOURCE=dir]   rolling deploy   make rollback            back to the previous release"
+	@echo "make releases                               make scale WEB=n         add/remove web nodes"
 
 install:
 	@bash deploy/bootstrap.sh
@@ -35,6 +38,20 @@ psql:
 
 manage:
 	@$(DEPLOY) manage $(ARGS)
+
+# Zero-downtime operations (docs/OPERATIONS.md). DEPLOY_ARGS passes more options (--boot-limit 2, --allow-breaking).
+deploy:
+	@$(DEPLOY) deploy $(if $(SOURCE),--source $(SOURCE)) $(DEPLOY_ARGS)
+
+rollback:
+	@$(DEPLOY) rollback $(DEPLOY_ARGS)
+
+releases:
+	@$(DEPLOY) releases
+
+scale:
+	@[ -n "$(WEB)" ] || { echo "usage: make scale WEB=n"; exit 2; }
+	@$(DEPLOY) scale $(WEB)
 
 # Bounded load runs against the local cluster (started if needed); figures go to docs/BENCHMARKS.md.
 bench: up

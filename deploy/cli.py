@@ -12,8 +12,9 @@ from .cluster import Cluster, ClusterError
 from .haproxy_api import HAProxyAPI
 from .paths import REPO, StatePaths
 from .probes import WaitTimeout
+from .scale import load_overlay, scale, scaled
 from .status import Row, format_table, health_of
-from .topology import TopologyError, load
+from .topology import Topology, TopologyError, load
 
 DEFAULT_TOPOLOGY = REPO / "deploy" / "topologies" / "local.toml"
 
@@ -31,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("clean", help="stop every node and delete the cluster's state folder")
     sub.add_parser("status", help="every node at a glance")
     sub.add_parser("check", help="validate the topology and render every config (no changes)")
-    bench = sub.add_parser("bench", help="bounded load runs against the running cluster -> docs/BENCHMARKS.md")
+    bench = sub.add_parser(
+        "bench", help="bounded load runs against the running cluster -> docs/BENCHMARKS.md"
+    )
     bench.add_argument("--out", default=str(REPO / "docs" / "BENCHMARKS.md"))
     logs = sub.add_parser("logs", help="recent log lines of one node or all")
     logs.add_argument("node", nargs="?")
@@ -47,7 +50,35 @@ def build_parser() -> argparse.ArgumentParser:
     manage = sub.add_parser("manage", help="manage.py against the cluster with a web node's environment")
     manage.add_argument("--node", help="whose environment (default: the first web node)")
     manage.add_argument("args", nargs=argparse.REMAINDER)
+    add_operations_commands(sub)
     return p
+
+
+def add_operations_commands(sub: argparse._SubParsersAction) -> None:
+    """deploy / rollback / releases / scale (deploy/rolling.py, releases.py, scale.py)."""
+
+    def rollout_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--boot-limit", type=int, default=1, help="web nodes switched at a time (default 1)")
+        sp.add_argument(
+            "--drain-timeout", type=float, default=30, help="seconds to wait for in-flight requests"
+        )
+        sp.add_argument("--ready-timeout", type=float, default=45, help="seconds for a node's /readyz 200")
+
+    dep = sub.add_parser("deploy", help="build a release, migrate once, switch web nodes one by one")
+    dep.add_argument("--source", default=str(REPO), help="source tree to release (default: this repository)")
+    dep.add_argument(
+        "--allow-breaking", action="store_true", help="run migrations the old release cannot use"
+    )
+    dep.add_argument("--keep", type=int, default=5, help="releases kept (the live and previous always are)")
+    rollout_args(dep)
+    rb = sub.add_parser(
+        "rollback", help="switch web nodes back to the previous release (no migration reversed)"
+    )
+    rollout_args(rb)
+    rel = sub.add_parser("releases", help="list releases (which nodes run which), or prune them")
+    rel.add_argument("--prune", type=int, metavar="KEEP", help="delete all but the newest KEEP releases")
+    sc = sub.add_parser("scale", help="add or remove web nodes (runtime API, no reload)")
+    sc.add_argument("web", type=int, help="number of web nodes wanted")
 
 
 def status(cluster: Cluster) -> int:
@@ -88,6 +119,49 @@ def logs(cluster: Cluster, node: str | None, lines: int, follow: bool) -> int:
     return subprocess.call(argv)
 
 
+def operations(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) -> int:
+    from . import rolling
+    from .releases import ReleaseError
+
+    try:
+        if args.command == "releases":
+            return list_releases(cluster, args.prune)
+        if args.command == "scale":
+            title = f"scale of cluster {cluster.topo.cluster.name!r} to {args.web} web nodes"
+            with rolling.operation(cluster, title) as pr:
+                scale(cluster, base_topo, args.web, pr)
+            return 0
+        options = rolling.RolloutOptions(
+            boot_limit=args.boot_limit, drain_timeout_s=args.drain_timeout, ready_timeout_s=args.ready_timeout
+        )
+        if args.command == "deploy":
+            version = rolling.deploy(cluster, Path(args.source), options, args.allow_breaking, args.keep)
+            print(f"deployed {version}")
+        else:
+            version = rolling.rollback(cluster, options)
+            print(f"rolled back to {version} (migrations were not reversed)")
+    except (rolling.DeployError, ReleaseError, RuntimeError) as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def list_releases(cluster: Cluster, prune: int | None) -> int:
+    store = cluster.releases
+    if prune is not None:
+        removed = store.prune(prune)
+        print(f"pruned: {', '.join(removed) or 'nothing'}")
+    state = store.load_state()
+    live = store.live()
+    for version in store.versions():
+        meta = store.get(version).meta
+        nodes = ", ".join(sorted(n for n, v in state["nodes"].items() if v == version))
+        mark = "live" if version == live else ("previous" if version in state["history"][-2:-1] else "")
+        created = meta.get("created_utc", "")
+        print(f"{version:40} {mark:8} {created}  {nodes or '-'}  {meta.get('source', '')}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -95,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     except TopologyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    cluster = Cluster(topo, StatePaths.for_cluster(topo.cluster.name))
+    base_topo = topo
+    paths = StatePaths.for_cluster(topo.cluster.name)
+    topo = scaled(topo, load_overlay(paths.root))  # web nodes added by `scale` (var/<cluster>/scale.json)
+    cluster = Cluster(topo, paths)
     try:
         match args.command:
             case "up":
@@ -127,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                     raise ClusterError(f"{args.node} is a {node.role} node; psql needs a db node")
                 extra = args.args[1:] if args.args[:1] == ["--"] else args.args
                 os.execvp("runuser", cluster.psql_argv(node, extra))
+            case "deploy" | "rollback" | "releases" | "scale":
+                return operations(cluster, base_topo, args)
             case "manage":
                 extra = args.args[1:] if args.args[:1] == ["--"] else args.args
                 env = cluster.django_env(topo.node(args.node) if args.node else None)

@@ -23,6 +23,10 @@ from . import probes
 from .configs import ConfigFile, render_all
 from .paths import StatePaths
 from .progress import Progress
+from .releases import ReleaseStore
+from .releases import assignments as release_assignments
+from .releases import differs_from as release_differs
+from .releases import ensure_initial as ensure_initial_release
 from .render.django_env import web_environment
 from .secrets import Secrets, load_or_create
 from .supervisor_client import Supervisor
@@ -108,10 +112,18 @@ class Cluster:
     def write_configs(self) -> set[str]:
         """Write changed config files; return the programs whose config changed."""
         changed: set[str] = set()
-        for cf in render_all(self.topo, self.paths, self.secrets):
+        for cf in render_all(self.topo, self.paths, self.secrets, self.node_releases()):
             if _write_if_changed(cf) and cf.program:
                 changed.add(cf.program)
         return changed
+
+    @property
+    def releases(self) -> ReleaseStore:
+        """Immutable app releases and which one each web node runs (deploy/releases.py)."""
+        return ReleaseStore(self.paths.root, self.paths.repo / "pyproject.toml")
+
+    def node_releases(self) -> dict[str, tuple[Path, str]]:
+        return release_assignments(self.releases, [n.name for n in self.topo.web])
 
     # --------------------------------------------------------------------- up
     def up(self, seed: bool = True) -> None:
@@ -122,6 +134,15 @@ class Cluster:
         self.preflight()
         self.prepare_dirs()
         fresh = not (self.paths.data(topo.primary.name) / "pgdata" / "PG_VERSION").exists()
+        with progress.step("making sure the web nodes run a release"):
+            # The first `up` builds one from the working tree; later ones keep what nodes run
+            # (code changes ship with `deploy`).
+            live = ensure_initial_release(
+                self.releases, [n.name for n in topo.web], self.paths.repo, self.paths.venv / "bin" / "python"
+            )
+        progress.say(f"live release {live}")
+        if release_differs(self.releases, live, self.paths.repo):
+            progress.say("note: app/ changed since that release; `make deploy` ships it (up keeps releases)")
         with progress.step("rendering configs"):
             changed = self.write_configs()
         sup = self.supervisor
@@ -159,15 +180,26 @@ class Cluster:
             s3 = topo.s3
             probes.wait_for(lambda: _s3_answers(s3), f"S3 {s3.endpoint}", 60)
         with progress.step("running migrations on the primary"):
+            # With the working tree's code, as workers and `manage` run it; `deploy` is the guarded path.
             self.manage(["migrate", "--noinput"], quiet=True)
-        with progress.step("collecting static files into S3"):
-            self.manage(["collectstatic", "--noinput"], quiet=True)
+        static_stamp = self.paths.root / "static.stamp"
+        fingerprint = _static_fingerprint(self.paths.app)
+        if not static_stamp.exists() or static_stamp.read_text() != fingerprint:
+            with progress.step("collecting static files into S3"):
+                self.manage(["collectstatic", "--noinput"], quiet=True)
+                static_stamp.write_text(fingerprint)
+        else:
+            progress.say("static files unchanged since the last collectstatic: skipped")
         if seed and topo.cluster.profile == "local" and self._has_command("seed_demo"):
             with progress.step("seeding demo data"):
                 self.manage(["seed_demo"], quiet=True)
         with progress.step(f"waiting for web nodes ({', '.join(n.name for n in topo.web)}) to be ready"):
             for node in topo.web:
                 probes.wait_for(lambda n=node: _web_ready(n), f"{node.name} /readyz", 60)
+        if topo.workers:
+            with progress.step(f"waiting for workers ({', '.join(n.name for n in topo.workers)})"):
+                for node in topo.workers:
+                    probes.wait_for(lambda n=node: self._worker_running(n), f"worker {node.name}", 30)
         with progress.step(f"waiting for the media server and the load balancer {topo.lb.endpoint}"):
             media = topo.media
             probes.wait_for(
@@ -220,6 +252,13 @@ class Cluster:
         api = HAProxyAPI(self.paths.haproxy_admin_sock)
         with contextlib.suppress(OSError):
             self.paths.haproxy_server_state.write_text(api.command("show servers state"))
+
+    def _worker_running(self, node: Node) -> bool:
+        """A worker has no port: supervisord's RUNNING (up past startsecs) is its readiness."""
+        state = self.supervisor.info(node.name).get("statename")
+        if state in ("STOPPED", "EXITED", "FATAL"):  # e.g. started before `migrate` made its table
+            self.supervisor.start(node.name, wait=False)
+        return state == "RUNNING"
 
     # ------------------------------------------------------------- database
     def patroni_status(self, node: Node) -> dict | None:
@@ -438,6 +477,20 @@ def _write_if_changed(cf: ConfigFile) -> bool:
         os.chown(tmp, pw.pw_uid, pw.pw_gid)
     os.replace(tmp, cf.path)
     return True
+
+
+def _static_fingerprint(app: Path) -> str:
+    """Changes whenever a static source file (ours or Django's admin) changes."""
+    import hashlib
+
+    import django
+
+    h = hashlib.sha256(django.get_version().encode())
+    for path in sorted(app.glob("*/static/**/*")):
+        if path.is_file():
+            st = path.stat()
+            h.update(f"{path.relative_to(app)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
 
 
 def _priority(topo: Topology, name: str) -> int:

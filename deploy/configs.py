@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,14 @@ class ConfigFile:
     program: str = ""
 
 
-def render_all(topo: Topology, paths: StatePaths, secrets: Secrets) -> list[ConfigFile]:
+def render_all(
+    topo: Topology,
+    paths: StatePaths,
+    secrets: Secrets,
+    node_releases: Mapping[str, tuple[Path, str]] | None = None,
+) -> list[ConfigFile]:
+    """``node_releases``: web node -> (release app dir, version) it runs (deploy/releases.py)."""
+    node_releases = node_releases or {}
     conf = paths.conf_file
     progs: list[Program] = programs(topo, paths, secrets)
     files = [
@@ -54,7 +62,7 @@ def render_all(topo: Topology, paths: StatePaths, secrets: Secrets) -> list[Conf
         files.append(
             ConfigFile(
                 conf(f"uwsgi-{node.name}.ini"),
-                render_uwsgi(topo, node, paths, secrets),
+                render_uwsgi(topo, node, paths, secrets, *node_releases.get(node.name, (None, ""))),
                 0o600,
                 program=node.name,
             )

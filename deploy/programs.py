@@ -103,8 +103,10 @@ def program_for(topo: Topology, node: Node, paths: StatePaths, secrets: Secrets)
             argv=(NGINX, "-p", str(paths.data(node.name)), "-c", str(cfg)), stopsignal="QUIT", **base
         )
     if role == "worker":
+        # django-tasks-db's worker command is `db_worker`; `tasks_worker` (boxoffice) runs the same Worker
+        # with retries and re-queues what a killed predecessor left RUNNING. SIGTERM finishes the task.
         return Program(
-            argv=(str(paths.venv / "bin" / "python"), str(paths.app / "manage.py"), "db_worker"),
+            argv=(str(paths.venv / "bin" / "python"), str(paths.app / "manage.py"), "tasks_worker"),
             directory=str(paths.app),
             environment=web_environment(topo, node, paths, secrets),
             stopwaitsecs=35,

@@ -86,6 +86,7 @@ class Database:
 class Storage:
     media_bucket: str
     static_bucket: str
+    private_bucket: str
     region: str
     addressing_style: str
     endpoint_url: str
@@ -248,6 +249,8 @@ SECTION_SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
     "storage": {
         "media_bucket": (str, "tiers-media"),
         "static_bucket": (str, "tiers-static"),
+        # Ticket PDFs and unpublished originals: never anonymously readable (deploy/render/seaweed.py).
+        "private_bucket": (str, "tiers-private"),
         "region": (str, "us-east-1"),
         "addressing_style": (str, "path"),
         "endpoint_url": (str, ""),

@@ -2,15 +2,18 @@
 
 from django.contrib import admin
 
+from boxoffice.forms import EventAdminForm
 from boxoffice.models import Event, Order
 
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
+    # The image field checks content, size and pixels (boxoffice.uploads); the worker makes the public copies.
+    form = EventAdminForm
     list_display = ("title", "venue", "starts_at", "capacity", "tickets_sold", "price", "published")
     list_filter = ("published", "venue")
     search_fields = ("title", "venue")
-    readonly_fields = ("tickets_sold",)
+    readonly_fields = ("tickets_sold", "image_display", "image_thumb")
     date_hierarchy = "starts_at"
 
 

@@ -34,7 +34,9 @@ def event_static(event: Event) -> dict[str, Any]:
         "starts_at": event.starts_at.isoformat(),
         "capacity": event.capacity,
         "price": str(event.price),
-        "image_url": event.image.url if event.image else None,
+        # The worker's public copies (boxoffice.tasks.event_images), never the private original.
+        "image_url": event.image_display.url if event.image_display else None,
+        "thumb_url": event.image_thumb.url if event.image_thumb else None,
     }
 
 

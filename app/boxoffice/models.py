@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import posixpath
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.files.storage import Storage, storages
 from django.core.validators import MinValueValidator
 from django.db import models
+
+
+def private_storage() -> Storage:
+    """The private bucket (ticket PDFs, original uploads): URLs are short-lived and signed."""
+    return storages["private"]
+
+
+def original_name(instance: Event, filename: str) -> str:
+    """Originals are stored under a random name; only the (content-derived) extension is kept."""
+    ext = posixpath.splitext(filename)[1].lower()[:6]
+    return f"events/originals/{uuid.uuid4().hex}{ext}"
 
 
 class Event(models.Model):
@@ -15,7 +29,12 @@ class Event(models.Model):
     starts_at = models.DateTimeField()
     capacity = models.PositiveIntegerField()
     price = models.DecimalField(max_digits=8, decimal_places=2, validators=[MinValueValidator(Decimal("0"))])
-    image = models.ImageField(upload_to="events/%Y/%m/", blank=True)
+    # The organizer's upload, as sent (it may carry EXIF/GPS data): private bucket, never on a public page.
+    image = models.ImageField(upload_to=original_name, storage=private_storage, blank=True)
+    # Re-encoded by the worker (boxoffice.tasks.event_images) into the public media bucket, only while the
+    # event is published: what pages show, served and cached by the media host.
+    image_display = models.ImageField(upload_to="events/display/", blank=True, editable=False)
+    image_thumb = models.ImageField(upload_to="events/thumbs/", blank=True, editable=False)
     published = models.BooleanField(default=True)
     # Only ever changed by a conditional UPDATE on the primary (boxoffice.services.place_order).
     tickets_sold = models.PositiveIntegerField(default=0, editable=False)
@@ -46,6 +65,8 @@ class Order(models.Model):
     unit_price = models.DecimalField(max_digits=8, decimal_places=2)
     idempotency_key = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Written by the worker (boxoffice.tasks.order_confirmation); served to its buyer through a signed URL.
+    ticket_pdf = models.FileField(upload_to="tickets/", storage=private_storage, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

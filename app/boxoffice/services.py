@@ -9,6 +9,7 @@ from django.db.models import F
 
 from boxoffice.caching import tickets_changed
 from boxoffice.models import Event, Order
+from boxoffice.tasks import enqueue_with_commit, order_confirmation
 from boxoffice.validation import EventNotFound, KeyReused, SoldOut
 
 PRIMARY = "default"
@@ -56,6 +57,8 @@ def place_order(user: Any, event_id: int, quantity: int, key: str) -> tuple[Orde
                 user=user, event_id=event_id, quantity=quantity, unit_price=price, idempotency_key=key
             )
             tickets_changed(PRIMARY)
+            # Ticket PDF and e-mail by a worker: the task row commits (or rolls back) with the order.
+            enqueue_with_commit(order_confirmation, order.pk)
     except IntegrityError:
         # Another request with the same key committed first (maybe on another node).
         existing = _existing(user, event_id, quantity, key)

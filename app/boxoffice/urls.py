@@ -1,12 +1,17 @@
 from django.urls import path
 
-from boxoffice import api, views
+from boxoffice import api, media_views, views
 
 urlpatterns = [
     path("", views.event_list, name="event-list"),
     path("events/<int:event_id>/", views.event_detail, name="event-detail"),
     path("events/<int:event_id>/buy", views.buy, name="buy"),
     path("orders/", views.my_orders, name="my-orders"),
+    path("orders/<int:order_id>/ticket.pdf", media_views.ticket_pdf, name="ticket-pdf"),
+    path("organizer/events/<int:event_id>/image", media_views.event_image_upload, name="event-image-upload"),
+    path("organizer/events/<int:event_id>/original", media_views.event_original, name="event-original"),
+    # Local profile only: the Django side of the media benchmark (docs/BENCHMARKS.md).
+    path("_bench/media/<path:name>", media_views.bench_stream, name="bench-media"),
     path("api/login", api.login_view, name="api-login"),
     path("api/events", api.events_view, name="api-events"),
     path("api/events/<int:event_id>", api.event_view, name="api-event"),

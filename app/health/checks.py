@@ -207,6 +207,8 @@ def probe_s3() -> dict[str, Any]:
 
     options = settings.STORAGES["default"]["OPTIONS"]
     buckets = [options["bucket_name"], settings.STORAGES["staticfiles"]["OPTIONS"]["bucket_name"]]
+    if "private" in settings.STORAGES:  # ticket PDFs and originals (docs/MEDIA.md)
+        buckets.append(settings.STORAGES["private"]["OPTIONS"]["bucket_name"])
     started = time.monotonic()
     if _s3_client is None:
         _s3_client = boto3.client(

@@ -1,4 +1,4 @@
-"""Request context (X-Request-ID, X-Served-By, one JSON access line) and the read-only fallback."""
+"""Request context (X-Request-ID, X-Served-By, X-Release, one JSON access line) and the read-only fallback."""
 
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ class RequestContextMiddleware:
             response = self.get_response(request)
             response["X-Request-ID"] = rid
             response["X-Served-By"] = settings.TIERS_NODE_NAME
+            # Which release answered: a rolling deploy's tests and operators see the switch per node.
+            response["X-Release"] = settings.TIERS_RELEASE
             level = logging.DEBUG if request.path in _QUIET_PATHS else logging.INFO
             log.log(
                 level,

@@ -26,6 +26,8 @@ LOCAL_DEFAULTS: dict[str, str] = {
     "TIERS_PROFILE": "local",
     "TIERS_CLUSTER": "local",
     "TIERS_NODE_NAME": "dev",
+    # The release (deploy/releases.py version) this node runs: X-Release header, /readyz body.
+    "TIERS_RELEASE": "",
     "DJANGO_SECRET_KEY": "",
     "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1,[::1]",
     "DJANGO_DEBUG": "0",
@@ -48,8 +50,10 @@ LOCAL_DEFAULTS: dict[str, str] = {
     "S3_SECRET_ACCESS_KEY": "",
     "S3_MEDIA_BUCKET": "tiers-media",
     "S3_STATIC_BUCKET": "tiers-static",
+    "S3_PRIVATE_BUCKET": "tiers-private",
     "MEDIA_URL": "http://127.0.4.2:8080/media/",
     "STATIC_URL": "http://127.0.4.2:8080/static/",
+    "PRIVATE_MEDIA_URL": "http://127.0.4.2:8080/private/",
     "LOG_LEVEL": "INFO",
 }
 
@@ -195,6 +199,7 @@ def storages(env: Mapping[str, str]) -> dict[str, Any]:
     }
     media_protocol, media_domain = url_domain("MEDIA_URL", env["MEDIA_URL"])
     static_protocol, static_domain = url_domain("STATIC_URL", env["STATIC_URL"])
+    url_domain("PRIVATE_MEDIA_URL", env["PRIVATE_MEDIA_URL"])  # validated here, used by PrivateStorage
     return {
         "default": {
             "BACKEND": "tiers_site.storage.MediaStorage",
@@ -217,7 +222,25 @@ def storages(env: Mapping[str, str]) -> dict[str, Any]:
                 "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"},
             },
         },
+        # Ticket PDFs and original uploads: no anonymous read; URLs are presigned for a few minutes and
+        # handed out through the media host's /private/ location (tiers_site.storage.PrivateStorage).
+        "private": {
+            "BACKEND": "tiers_site.storage.PrivateStorage",
+            "OPTIONS": {
+                **common,
+                "bucket_name": env["S3_PRIVATE_BUCKET"],
+                "querystring_auth": True,
+                "querystring_expire": 120,
+                "public_url": env["PRIVATE_MEDIA_URL"],
+            },
+        },
     }
+
+
+def tasks() -> dict[str, Any]:
+    """Django's tasks framework (django-tasks backport) on django-tasks-db: the queue is a table on the
+    primary, worked by `manage.py tasks_worker` on the worker nodes (docs/MEDIA.md)."""
+    return {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 
 def logging_config(level: str) -> dict[str, Any]:
@@ -306,6 +329,7 @@ def build(environ: Mapping[str, str], with_dbrouter: bool | None = None) -> dict
         "TIERS_PROFILE": profile,
         "TIERS_CLUSTER": env["TIERS_CLUSTER"],
         "TIERS_NODE_NAME": node,
+        "TIERS_RELEASE": env["TIERS_RELEASE"].strip() or "dev",
         "BASE_DIR": APP_DIR,
         "SECRET_KEY": secret_key,
         "DEBUG": debug,
@@ -319,6 +343,8 @@ def build(environ: Mapping[str, str], with_dbrouter: bool | None = None) -> dict
             "django.contrib.messages",
             "django.contrib.staticfiles",
             "storages",
+            "django_tasks",
+            "django_tasks_db",
             *(["dbrouter"] if with_dbrouter else []),
             "health",
             "boxoffice",
@@ -350,6 +376,8 @@ def build(environ: Mapping[str, str], with_dbrouter: bool | None = None) -> dict
             "LSN_CACHE_SECONDS": 0.05,
             "DOWN_SECONDS": 5.0,
             "CONNECT_TIMEOUT": connect_timeout,
+            # The task queue is claimed with SELECT ... FOR UPDATE and polled by workers: primary only.
+            "PRIMARY_MODELS": ["django_tasks_db.dbtaskresult"],
         },
         "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
         "CACHES": caches(env),
@@ -358,6 +386,10 @@ def build(environ: Mapping[str, str], with_dbrouter: bool | None = None) -> dict
         "SESSION_ENGINE": "django.contrib.sessions.backends.cached_db",
         "SESSION_COOKIE_AGE": 14 * 24 * 3600,
         "STORAGES": storages(env),
+        "TASKS": tasks(),
+        # Order confirmations are "sent" by the worker to its own log (docs/MEDIA.md); production sets SMTP.
+        "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+        "DEFAULT_FROM_EMAIL": "tickets@tiers.invalid",
         "MEDIA_URL": env["MEDIA_URL"],
         "STATIC_URL": env["STATIC_URL"],
         "FILE_UPLOAD_MAX_MEMORY_SIZE": 5 * 1024 * 1024,

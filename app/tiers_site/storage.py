@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from botocore.config import Config
 from storages.backends.s3 import S3ManifestStaticStorage, S3Storage
@@ -12,17 +13,53 @@ from storages.backends.s3 import S3ManifestStaticStorage, S3Storage
 log = logging.getLogger(__name__)
 
 
-def client_config() -> Config:
+def client_config(settings: dict[str, Any] | None = None) -> Config:
     # One attempt, 1 s to connect: an upload fails with a clear error rather than a stuck worker.
-    return Config(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1, "mode": "standard"})
+    # A client_config makes django-storages ignore its own addressing_style/signature_version options,
+    # so they are carried over here (presigned private URLs must be SigV4 and path-style locally).
+    settings = settings or {}
+    return Config(
+        connect_timeout=1,
+        read_timeout=5,
+        retries={"max_attempts": 1, "mode": "standard"},
+        s3={"addressing_style": settings.get("addressing_style") or "auto"},
+        signature_version=settings.get("signature_version") or "s3v4",
+    )
+
+
+def via_media_host(signed_url: str, public_url: str) -> str:
+    """A presigned S3 URL re-rooted on the media host: ``http://s3:8333/bucket/key?X-Amz-...`` ->
+    ``http://media:8080/private/bucket/key?X-Amz-...``. The path after the prefix and the query are kept
+    byte for byte: nginx strips ``/private`` and sends the rest to S3 with the Host the URL was signed for,
+    so the signature still matches."""
+    signed = urlsplit(signed_url)
+    query = f"?{signed.query}" if signed.query else ""
+    return public_url.rstrip("/") + signed.path + query
 
 
 class MediaStorage(S3Storage):
     """User uploads (event images) in the media bucket, served by the nginx media host."""
 
     def __init__(self, **settings: Any) -> None:
-        settings.setdefault("client_config", client_config())
+        settings.setdefault("client_config", client_config(settings))
         super().__init__(**settings)
+
+
+class PrivateStorage(S3Storage):
+    """Ticket PDFs and original uploads, in a bucket nobody reads anonymously.
+
+    ``url()`` is a short-lived presigned GET (``querystring_expire`` seconds) routed through the media host
+    (``public_url``, e.g. ``http://media:8080/private/``): only hand it to a user Django has authorised.
+    """
+
+    def __init__(self, **settings: Any) -> None:
+        self.public_url: str = settings.pop("public_url", "")
+        settings.setdefault("client_config", client_config(settings))
+        super().__init__(**settings)
+
+    def url(self, name: str, parameters: Any = None, expire: Any = None, http_method: Any = None) -> str:
+        signed = super().url(name, parameters=parameters, expire=expire, http_method=http_method)
+        return via_media_host(signed, self.public_url) if self.public_url else signed
 
 
 class StaticStorage(S3ManifestStaticStorage):
@@ -36,7 +73,7 @@ class StaticStorage(S3ManifestStaticStorage):
     RETRY_SECONDS = 30.0
 
     def __init__(self, **settings: Any) -> None:
-        settings.setdefault("client_config", client_config())
+        settings.setdefault("client_config", client_config(settings))
         self._manifest_failed_at: float | None = None
         super().__init__(**settings)
 

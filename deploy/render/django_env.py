@@ -21,7 +21,9 @@ def web_environment(topo: Topology, node: Node, paths: StatePaths, secrets: Secr
     media = topo.media
     local = topo.cluster.profile == "local"
     endpoint = topo.storage.endpoint_url or f"http://{s3.address}:{s3.port}"
-    hosts = sorted({topo.lb.address, "localhost", *(w.address for w in topo.web)})
+    # The LB's address (its health checks and the site) and the node's own (direct probes). Never the
+    # sibling nodes': adding a web node (`scale`) must not change, and so restart, the others.
+    hosts = sorted({topo.lb.address, "localhost", node.address})
     return {
         "DJANGO_SETTINGS_MODULE": "tiers_site.settings",
         "TIERS_PROFILE": topo.cluster.profile,
@@ -50,7 +52,10 @@ def web_environment(topo: Topology, node: Node, paths: StatePaths, secrets: Secr
         "S3_SECRET_ACCESS_KEY": secrets.s3_secret_key,
         "S3_MEDIA_BUCKET": topo.storage.media_bucket,
         "S3_STATIC_BUCKET": topo.storage.static_bucket,
+        "S3_PRIVATE_BUCKET": topo.storage.private_bucket,
         "MEDIA_URL": f"http://{media.address}:{media.port}/media/",
         "STATIC_URL": f"http://{media.address}:{media.port}/static/",
+        # Presigned private-bucket URLs are handed out through the media host's /private/ location.
+        "PRIVATE_MEDIA_URL": f"http://{media.address}:{media.port}/private/",
         "TIERS_LOG_DIR": str(paths.log),
     }

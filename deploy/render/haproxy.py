@@ -12,7 +12,7 @@ so a drained or maintenance web node stays that way across the reload.
 from __future__ import annotations
 
 from ..paths import StatePaths
-from ..topology import Topology
+from ..topology import Node, Topology
 from .templates import render
 
 # Names the orchestrator uses with the runtime API (`set server web/web1 state drain`).
@@ -24,6 +24,30 @@ DBPROXY_BACKEND = "postgres"
 SERVER_TIMEOUT_MARGIN_S = 5
 
 
+# Every web server's check and traffic settings (`default-server` in the config, and spelt out for
+# servers added at runtime with `add server`, which ignores default-server). slowstart ramps a node
+# that comes back (a deploy's `state ready`) from 0 to its full weight over 10s.
+DEFAULT_SERVER = "check inter 1s fall 2 rise 2 slowstart 10s observe layer4 error-limit 2 on-error mark-down"
+
+
+def web_server(node: Node) -> dict:
+    """One web node as an HAProxy server of the site backend."""
+    return {
+        "name": node.name,
+        "endpoint": node.endpoint,
+        # One connection per uWSGI worker (processes x threads): excess requests wait in
+        # HAProxy's queue, where any free node can take them, not in one node's backlog.
+        "maxconn": node.opt("processes") * node.opt("threads"),
+        "weight": node.opt("weight"),
+    }
+
+
+def dynamic_server_args(node: Node) -> str:
+    """Arguments of `add server web/<name> ...` (runtime API) equal to the rendered server line."""
+    s = web_server(node)
+    return f"{s['endpoint']} {DEFAULT_SERVER} maxconn {s['maxconn']} weight {s['weight']}"
+
+
 def dbproxy_admin_sock(paths: StatePaths) -> str:
     """Runtime API socket of the dbproxy (kept apart from the site LB's)."""
     return str(paths.run / "haproxy-dbproxy.sock")
@@ -32,17 +56,7 @@ def dbproxy_admin_sock(paths: StatePaths) -> str:
 def render_lb(topo: Topology, paths: StatePaths) -> str:
     """``haproxy-lb.cfg``: HTTP load balancer in front of every web node."""
     lb = topo.lb
-    servers = [
-        {
-            "name": w.name,
-            "endpoint": w.endpoint,
-            # One connection per uWSGI worker (processes x threads): excess requests wait in
-            # HAProxy's queue, where any free node can take them, not in one node's backlog.
-            "maxconn": w.opt("processes") * w.opt("threads"),
-            "weight": w.opt("weight"),
-        }
-        for w in topo.web
-    ]
+    servers = [web_server(w) for w in topo.web]
     harakiri = max(w.opt("harakiri_s") for w in topo.web)
     return render(
         "haproxy/lb.cfg.j2",
@@ -50,6 +64,7 @@ def render_lb(topo: Topology, paths: StatePaths) -> str:
         lb=lb,
         backend=LB_BACKEND,
         servers=servers,
+        default_server=DEFAULT_SERVER,
         admin_sock=str(paths.haproxy_admin_sock),
         state_file=str(paths.haproxy_server_state),
         timeout_server_s=harakiri + SERVER_TIMEOUT_MARGIN_S,

@@ -44,6 +44,10 @@ S3_HIDDEN_HEADERS = (
     "x-amz-checksum-sha256",
 )
 
+# How long Django's presigned private URLs live (app/tiers_site/config.py "querystring_expire"):
+# only quoted in the config's comments; S3 enforces the expiry.
+PRIVATE_URL_SECONDS = 120
+
 # Temp dirs nginx would otherwise create under /var/lib/nginx (Debian's compiled-in paths).
 TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
@@ -92,5 +96,7 @@ def render_media(topo: Topology, paths: StatePaths) -> str:
         keys_zone_mb=keys_zone_mb(cache_mb),
         media_bucket=topo.storage.media_bucket,
         static_bucket=topo.storage.static_bucket,
+        private_bucket=topo.storage.private_bucket,
+        private_url_seconds=PRIVATE_URL_SECONDS,
         hidden_headers=S3_HIDDEN_HEADERS,
     )

@@ -13,7 +13,8 @@ def s3_identities(topo: Topology, secrets: Secrets) -> str:
     """The -s3.config JSON: the app's key pair, and anonymous reads of the public buckets only.
 
     The media server fetches public media and static files anonymously; anything else
-    (private media, writes, listing) needs the key pair.
+    (the private bucket's ticket PDFs and unpublished originals, writes, listing) needs the key pair; the
+    media server reaches private objects only with a URL Django presigned with it.
     """
     public = [topo.storage.media_bucket, topo.storage.static_bucket]
     data = {
@@ -31,7 +32,8 @@ def s3_identities(topo: Topology, secrets: Secrets) -> str:
 
 def seaweed_command(topo: Topology, node: Node, paths: StatePaths) -> list[str]:
     """argv for ``weed mini`` (master, volume, filer and S3 in one process) on the node's address."""
-    buckets = [topo.storage.media_bucket, topo.storage.static_bucket]
+    storage = topo.storage
+    buckets = [storage.media_bucket, storage.static_bucket, storage.private_bucket]
     return [
         str(paths.venv / "bin" / "weed"),
         "mini",
@@ -49,5 +51,6 @@ def seaweed_command(topo: Topology, node: Node, paths: StatePaths) -> list[str]:
         "-webdav=false",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
+        # Created at start if missing (`make up` never needs a separate bucket step).
         f"-bucket={','.join(buckets)}",
     ]

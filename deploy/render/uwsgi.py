@@ -12,13 +12,25 @@ from .templates import render
 
 
 def render_uwsgi(
-    topo: Topology, node: Node, paths: StatePaths, secrets: Secrets, app_dir: Path | None = None
+    topo: Topology,
+    node: Node,
+    paths: StatePaths,
+    secrets: Secrets,
+    app_dir: Path | None = None,
+    release: str = "",
 ) -> str:
-    """The ini for ``node``; ``app_dir`` is the release's app folder (the working tree's by default)."""
+    """The ini for ``node``; ``app_dir`` is the release's app folder (the working tree's by default).
+
+    ``release`` (the version the node runs) becomes ``TIERS_RELEASE``, which the app reports in
+    its ``X-Release`` header and ``/readyz`` body.
+    """
+    environment = web_environment(topo, node, paths, secrets)
+    if release:
+        environment["TIERS_RELEASE"] = release
     return render(
         "deploy/templates/uwsgi.ini.j2",
         node=node,
         app_dir=app_dir or paths.app,
         stats_socket=paths.uwsgi_stats_sock(node.name),
-        environment=web_environment(topo, node, paths, secrets),
+        environment=environment,
     )

@@ -229,6 +229,8 @@ backend web
     # No on-marked-down shutdown-sessions: in-flight requests on a node being stopped finish.
     # A refused connection (node killed) marks the node down at once instead of after 2 checks:
     # otherwise retries keep landing on it while the live nodes are at maxconn.
+    # `scale` adds servers at runtime with the same arguments (`add server`: dynamic servers ignore
+    # default-server, so deploy/render/haproxy.py spells them out for both).
     default-server check inter 1s fall 2 rise 2 slowstart 10s observe layer4 error-limit 2 on-error mark-down
     server web1 10.0.1.1:8000 maxconn 8 weight 50
     server web2 10.0.1.2:8001 maxconn 1 weight 100

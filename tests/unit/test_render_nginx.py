@@ -145,8 +145,30 @@ def test_only_reads_and_no_route_elsewhere() -> None:
     assert "if ($request_method !~ ^(GET|HEAD)$) {\n            return 405;" in config
     assert location(config, "/").strip() == "return 404;"
     assert 'return 200 "ok";' in location(config, "= /healthz")
-    # Exactly two proxy_pass lines, both to the S3 upstream.
-    assert re.findall(r"proxy_pass (\S+);", config) == ["http://s3/m-bucket/", "http://s3/s-bucket/"]
+    # Exactly three proxy_pass lines, all to the S3 upstream: the two public buckets and the private one.
+    assert re.findall(r"proxy_pass (\S+);", config) == [
+        "http://s3/m-bucket/",
+        "http://s3/s-bucket/",
+        "http://s3/tiers-private/",
+    ]
+
+
+def test_private_location_is_signed_urls_only_and_never_cached() -> None:
+    text = TOPOLOGY.replace(
+        'static_bucket = "s-bucket"', 'static_bucket = "s-bucket"\nprivate_bucket = "p-bucket"'
+    )
+    config = render_media(topo(text), PATHS)
+    private = location(config, "^~ /private/p-bucket/")
+    assert "proxy_pass http://s3/p-bucket/;" in private
+    assert "proxy_cache off;" in private
+    assert 'add_header Cache-Control "private, no-store" always;' in private
+    # The query string (the signature) must reach S3: the public locations' `set $args ""` is absent.
+    assert "$args" not in private
+    # Listing the bucket and any other bucket under /private/ are refused by nginx itself.
+    assert location(config, "= /private/p-bucket/").strip() == "return 404;"
+    assert location(config, "^~ /private/").strip() == "return 404;"
+    # The Host S3 sees is the endpoint the URL was signed for (path-style).
+    assert "proxy_set_header Host 10.0.4.1:9000;" in config
 
 
 def test_ipv6_addresses_are_bracketed() -> None:
@@ -183,7 +205,9 @@ http {
 
     log_format media '$remote_addr [$time_local] "$request" $status $body_bytes_sent '
                      'rt=$request_time cache=$upstream_cache_status s3=$upstream_response_time';
-    access_log /dev/stdout media;
+    # Buffered: one write per 64 KB of lines (or per second) instead of one per request. Unbuffered, each
+    # line is a write to supervisord's pipe, and supervisord's reads halved cache-hit throughput here.
+    access_log /dev/stdout media buffer=64k flush=1s;
 
     server_tokens off;
     sendfile on;
@@ -309,6 +333,30 @@ http {
             add_header Cache-Control "public, max-age=31536000, immutable";
             # Fonts and JS modules loaded from the site's pages need CORS; these files are public.
             add_header Access-Control-Allow-Origin "*";
+        }
+
+        # Private files (ticket PDFs, originals): only with a URL Django presigned for an authorised user
+        # (SigV4 query string, valid 120 s). The bucket allows no anonymous read, so a
+        # URL without a valid signature gets S3's 403, answered below as a plain 404.
+        location = /private/tiers-private/ {
+            return 404;
+        }
+        location ^~ /private/tiers-private/ {
+            # "/private" is stripped; the rest of the path and the whole query string reach S3 unchanged
+            # (keys are random hex names, so normalisation cannot alter them), with the Host set above:
+            # exactly the request that was signed.
+            proxy_pass http://s3/tiers-private/;
+            # Each URL belongs to one user and expires: nothing is cached, here or in the browser.
+            proxy_cache off;
+            # HIT / MISS / STALE / UPDATING / REVALIDATED: shows whether S3 was asked.
+            add_header X-Cache-Status $upstream_cache_status always;
+            # Browsers must take the Content-Type S3 stored, never guess one (uploads are untrusted).
+            add_header X-Content-Type-Options nosniff always;
+            add_header Cache-Control "private, no-store" always;
+            add_header Content-Security-Policy "sandbox" always;
+        }
+        location ^~ /private/ {
+            return 404;
         }
 
         # No route to Django, nor to anything else.

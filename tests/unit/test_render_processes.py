@@ -39,7 +39,7 @@ def test_seaweed_command_binds_its_own_address() -> None:
         "/repo/.venv/bin/weed", "mini", "-dir=/state/data/s3", "-ip=127.9.4.1", "-ip.bind=127.9.4.1",
         "-s3.port=8333", "-master.port=9333", "-volume.port=9340", "-filer.port=8888",
         "-s3.config=/state/conf/s3-identities.json", "-admin.ui=false", "-webdav=false",
-        "-s3.port.iceberg=0", "-s3.port.lance=0", "-bucket=tiers-media,tiers-static",
+        "-s3.port.iceberg=0", "-s3.port.lance=0", "-bucket=tiers-media,tiers-static,tiers-private",
     ]  # fmt: skip
 
 
@@ -48,6 +48,7 @@ def test_s3_identities_give_anonymous_read_of_public_buckets_only() -> None:
     app, anonymous = data["identities"]
     assert app["credentials"] == [{"accessKey": "test-s3_access_key", "secretKey": "test-s3_secret_key"}]
     assert "Write" in app["actions"]
+    # The private bucket (ticket PDFs, originals) is never anonymously readable.
     assert anonymous == {"name": "anonymous", "actions": ["Read:tiers-media", "Read:tiers-static"]}
 
 

@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -397,33 +396,43 @@ class Cluster:
         self.start(name)
 
     def kill(self, name: str) -> None:
-        """SIGKILL a node, as a crash would. For a DB node, PostgreSQL's postmaster too.
+        """Crash a node: SIGKILL its processes (for a DB node, PostgreSQL's postmaster too) and keep it down.
 
-        supervisord would restart a killed process at once; a crash test wants it to
-        stay dead, so the program is marked stopped first (its process is killed, not stopped).
+        supervisord restarts a process that dies on its own, and a crash test wants the node to stay
+        dead until `start`. So the processes are frozen (SIGSTOP) first, supervisord is told to stop the
+        program (its SIGTERM waits, undelivered, on the frozen processes: nothing shuts down gracefully),
+        and then everything is SIGKILLed; supervisord records the program as STOPPED, not crashed.
         """
         node = self._program(name)
         sup = self.supervisor
-        info = sup.info(name)
-        pids = [info["pid"]] if info.get("pid") else []
+        pid = sup.info(name).get("pid") or 0
+        if not pid:
+            raise ClusterError(f"{name} is not running: nothing to kill")
+        group = os.getpgid(pid) if _alive(pid) else 0
+        extra = []
         if node.role == "db":
-            pid = _postmaster_pid(self.paths.data(name) / "pgdata")
-            if pid:
-                pids.append(pid)
-        for pid in pids:
+            postmaster = _postmaster_pid(self.paths.data(name) / "pgdata")
+            if postmaster:
+                extra.append(postmaster)
+
+        def signal_all(sig: signal.Signals) -> None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        # The supervised process is gone; make sure supervisord does not bring it back.
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            state = sup.info(name)["statename"]
-            if state in ("EXITED", "FATAL", "STOPPED", "BACKOFF"):
-                break
-            if state == "STARTING" or state == "RUNNING":
-                sup.stop(name)
-                break
-            time.sleep(0.05)
-        sup.stop(name)
+                if group == pid:
+                    os.killpg(group, sig)  # the program and every child it started
+                else:
+                    os.kill(pid, sig)
+            for other in extra:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(other, sig)
+
+        signal_all(signal.SIGSTOP)
+        sup.stop(name, wait=False)
+        signal_all(signal.SIGKILL)
+        probes.wait_for(
+            lambda: sup.info(name)["statename"] in ("STOPPED", "EXITED", "FATAL"),
+            f"supervisord to record {name} as stopped",
+            15,
+        )
 
     # ------------------------------------------------------------- down/clean
     def down(self) -> None:

@@ -39,6 +39,8 @@ class Program:
     stopsignal: str = "TERM"
     # Send the stop signal to the whole process group (children too).
     stopasgroup: bool = True
+    # Where supervisord writes the program's stdout/stderr ("" = the node's log file).
+    stdout_logfile: str = ""
     # Started by supervisord when it starts; False leaves the start to the orchestrator.
     autostart: bool = True
     directory: str = ""
@@ -90,6 +92,8 @@ def program_for(topo: Topology, node: Node, paths: StatePaths, secrets: Secrets)
         return Program(
             argv=(str(paths.venv / "bin" / "uwsgi"), "--ini", str(conf(f"uwsgi-{node.name}.ini"))),
             stopwaitsecs=35,
+            # uWSGI writes the node's log itself (logto); supervisord keeps only what precedes that.
+            stdout_logfile=str(paths.log / f"{node.name}.boot.log"),
             **base,
         )
     if role == "cache":

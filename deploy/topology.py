@@ -183,7 +183,7 @@ ROLE_SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "processes": (_POS, 1),
         "threads": (_POS, 1),
         "harakiri_s": (_POS, 30),
-        "max_requests": (_POS, 5000),
+        "max_requests": (_POS, 50000),
         "listen": (_POS, 64),
         "weight": (_POS, 100),
     },

@@ -8,6 +8,7 @@ is idempotent); `python -m deploy -t deploy/topologies/test.toml clean` removes 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -43,4 +44,8 @@ def cluster() -> Iterator[Cluster]:
     print(out.stdout)
     yield c
     if os.environ.get("TIERS_KEEP_TEST_CLUSTER") != "1":
+        # Keep the logs of the last run (var/<cluster>-last-logs/) for a look after a failure.
+        kept = c.paths.root.parent / f"{topo.cluster.name}-last-logs"
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.copytree(c.paths.log, kept, ignore_dangling_symlinks=True)
         deploy_cli("clean", check=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.core.cache import cache
@@ -44,8 +45,29 @@ def _build_list() -> list[dict[str, Any]]:
     return [{**event_static(e), "tickets_left": e.tickets_left} for e in Event.objects.filter(published=True)]
 
 
+# A per-process copy of the list in front of memcached: the hottest read of an onsale rush then costs
+# no network round trip at all. It lives LOCAL_LIST_SECONDS, so an organizer's edit made on another node
+# shows everywhere within that long; writes made in this process drop it at once.
+LOCAL_LIST_SECONDS = 1.0
+_local_list: tuple[float, list[dict[str, Any]]] | None = None
+
+
 def event_list() -> list[dict[str, Any]]:
-    return swr.get_or_build(cache, LIST_KEY, _build_list, fresh=LIST_FRESH_SECONDS, ttl=300, gen_key=LIST_GEN)
+    global _local_list
+    now = time.monotonic()
+    local = _local_list
+    if local is not None and now < local[0]:
+        return local[1]
+    value = swr.get_or_build(
+        cache, LIST_KEY, _build_list, fresh=LIST_FRESH_SECONDS, ttl=300, gen_key=LIST_GEN
+    )
+    _local_list = (now + LOCAL_LIST_SECONDS, value)
+    return value
+
+
+def drop_local_list() -> None:
+    global _local_list
+    _local_list = None
 
 
 def event_detail(event_id: int) -> dict[str, Any] | None:
@@ -69,7 +91,12 @@ def event_detail(event_id: int) -> dict[str, Any] | None:
 
 def tickets_changed(using: str = "default") -> None:
     """After a purchase commits, the list's tickets_left is stale."""
-    transaction.on_commit(lambda: swr.invalidate(cache, LIST_GEN), using=using)
+
+    def bump() -> None:
+        drop_local_list()
+        swr.invalidate(cache, LIST_GEN)
+
+    transaction.on_commit(bump, using=using)
 
 
 def event_changed(sender: type, instance: Event, **kwargs: Any) -> None:
@@ -77,6 +104,7 @@ def event_changed(sender: type, instance: Event, **kwargs: Any) -> None:
     using = kwargs.get("using") or "default"
 
     def bump() -> None:
+        drop_local_list()
         swr.invalidate(cache, LIST_GEN)
         swr.invalidate(cache, detail_gen(instance.pk))
 

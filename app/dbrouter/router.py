@@ -60,13 +60,21 @@ class ReplicaRouter:
         primary_lsn = registry.primary_lsn()
 
         def assess_alias(alias: str) -> str:
-            return decision.assess(
-                registry.snapshot(alias),
-                down=registry.is_down(alias),
-                min_lsn=min_lsn,
-                primary_lsn=primary_lsn,
-                config=cfg,
-            )
+            def verdict(force: bool = False) -> str:
+                return decision.assess(
+                    registry.snapshot(alias, force=force),
+                    down=registry.is_down(alias),
+                    min_lsn=min_lsn,
+                    primary_lsn=primary_lsn,
+                    config=cfg,
+                )
+
+            first = verdict()
+            if first == decision.LSN_BEHIND:
+                # The cached replay position may predate the caller's commit by up to LSN_CACHE_SECONDS,
+                # while replicas usually replay within a millisecond: ask once more before using the primary.
+                return verdict(force=True)
+            return first
 
         sticky = ctx.read_alias if ctx is not None else None
         result = decision.decide_read(

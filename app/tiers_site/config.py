@@ -176,7 +176,7 @@ def caches(env: Mapping[str, str]) -> dict[str, Any]:
         return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "KEY_PREFIX": prefix}}
     return {
         "default": {
-            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+            "BACKEND": "tiers_site.cache.PersistentPyMemcacheCache",
             "LOCATION": nodes,
             "KEY_PREFIX": prefix,
             "TIMEOUT": 300,

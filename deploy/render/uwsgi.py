@@ -32,5 +32,6 @@ def render_uwsgi(
         node=node,
         app_dir=app_dir or paths.app,
         stats_socket=paths.uwsgi_stats_sock(node.name),
+        log_file=paths.log_file(node.name),
         environment=environment,
     )

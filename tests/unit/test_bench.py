@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.bench import parse_wrk, replica_share
+from deploy.bench import Mix, parse_wrk
 
 WRK = """Running 8s test @ http://127.0.0.1:8080/healthz
   2 threads and 16 connections
@@ -40,12 +40,7 @@ def test_parse_wrk_converts_units() -> None:
     assert r.p99_ms == pytest.approx(1200.0)
 
 
-def test_replica_share_counts_reads_not_writes_or_skips() -> None:
-    before = {"db2": {"replica": 10}, "default": {"write": 5, "pinned-write": 1}}
-    after = {
-        "db1": {"not-in-recovery": 50},  # a skip, not a read
-        "db2": {"replica": 60, "lagging": 3},
-        "db3": {"replica": 40},
-        "default": {"write": 25, "pinned-write": 6, "lsn-behind": 2},
-    }
-    assert replica_share(before, after, {"db1", "db2", "db3"}) == (90, 7)
+def test_mix_counts_only_database_nodes_as_replica_reads() -> None:
+    mix = Mix()
+    mix.reads.update({"db2": 60, "db3": 30, "default": 10})
+    assert mix.reads_by_replicas({"db1", "db2", "db3"}) == 90

@@ -200,3 +200,24 @@ def test_allow_relation_within_the_replication_set() -> None:
     assert w.router.allow_relation(obj("default"), obj("db2")) is True
     assert w.router.allow_relation(obj("db3"), obj("db2")) is True
     assert w.router.allow_relation(obj("db2"), obj("elsewhere")) is None
+
+
+def test_a_cached_position_behind_the_callers_lsn_is_rechecked_once() -> None:
+    w = World()
+    w.router.db_for_read(model())  # caches db2/db3 at replay 100
+    w.snaps["db2"] = w.snaps["db3"] = (True, 200, 200)  # replayed since, within the cache window
+    w.ctx = RoutingContext(min_lsn=150)
+    probes = len(w.probes)
+    chosen = w.router.db_for_read(model())
+    assert chosen in ("db2", "db3")
+    assert len(w.probes) == probes + 2  # one fresh probe per replica behind the LSN, no more
+    assert w.router.db_for_read(model()) == chosen
+    assert len(w.probes) == probes + 2
+
+
+def test_a_replica_still_behind_after_the_recheck_sends_the_read_to_the_primary() -> None:
+    w = World()
+    w.router.db_for_read(model())
+    w.ctx = RoutingContext(min_lsn=150)
+    assert w.router.db_for_read(model()) == "default"
+    assert ("default", d.LSN_BEHIND) in w.counts

@@ -111,7 +111,7 @@ def test_cache_nodes_use_pymemcache_with_dead_nodes_as_misses() -> None:
     cache = build({"CACHE_NODES": "127.0.3.1:11211,127.0.3.2:11211"}, with_dbrouter=False)["CACHES"][
         "default"
     ]
-    assert cache["BACKEND"] == "django.core.cache.backends.memcached.PyMemcacheCache"
+    assert cache["BACKEND"] == "tiers_site.cache.PersistentPyMemcacheCache"
     assert cache["LOCATION"] == ["127.0.3.1:11211", "127.0.3.2:11211"]
     assert cache["KEY_PREFIX"] == "tiers-local"
     options = cache["OPTIONS"]

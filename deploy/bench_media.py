@@ -1,17 +1,17 @@
-"""Media-tier benchmark (docs/BENCHMARKS.md, "Media tier"): one media file three ways, side by side.
-
-    python -m deploy.bench_media -t TOPOLOGY [--seconds 5]
+"""Media-tier section of `make bench`: one media file three ways, side by side.
 
 1. through the nginx media host (cache warm, the production path);
 2. streamed from S3 through Django on web1 (``/_bench/media/<key>``, local profile only);
-3. the same bytes from disk by a throw-away nginx (same build, one worker) on a spare loopback port.
+3. the same bytes from disk by a throw-away nginx (same build, one worker) on a spare loopback address.
 
-Bounded: three wrk runs of a few seconds each (-t2 -c16), loopback addresses only.
+Bounded: wrk runs of a few seconds each (-t2 -c16), loopback addresses only. The file is a noisy
+1200 x 800 JPEG (~300 KB) the benchmark puts into the media bucket under ``events/bench/`` once.
 """
 
 from __future__ import annotations
 
-import argparse
+import io
+import random
 import shutil
 import subprocess
 import tempfile
@@ -19,12 +19,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-import psycopg2
-
-from .bench import WrkResult, wrk
+from .bench import WrkResult, median_runs
 from .cluster import Cluster
-from .paths import StatePaths
-from .topology import load
+from .progress import Progress
+
+BENCH_KEY = "events/bench/sample-1200x800.jpg"  # the Django bench view streams only events/
 
 DISK_NGINX = """daemon off;
 worker_processes 1;
@@ -46,49 +45,51 @@ http {{
 """
 
 
-def pick_media_key(cluster: Cluster, key: str = "") -> str:
-    if key:
-        return key
-    proxy, database = cluster.topo.dbproxy, cluster.topo.database
-    conn = psycopg2.connect(host=proxy.address, port=proxy.port, dbname=database.name, user=database.user,
-                            password=cluster.secrets.db_app_password, connect_timeout=3)  # fmt: skip
+def ensure_bench_object(cluster: Cluster) -> bytes:
+    """Put the benchmark's JPEG into the media bucket (once) and return its bytes."""
+    import boto3
+    from botocore.config import Config
+    from PIL import Image
+
+    s3node, storage, secrets = cluster.topo.s3, cluster.topo.storage, cluster.secrets
+    client = boto3.client(
+        "s3",
+        endpoint_url=storage.endpoint_url or f"http://{s3node.address}:{s3node.port}",
+        aws_access_key_id=secrets.s3_access_key,
+        aws_secret_access_key=secrets.s3_secret_key,
+        region_name=storage.region,
+        config=Config(s3={"addressing_style": storage.addressing_style}, retries={"max_attempts": 1}),
+    )
     try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT image_display FROM boxoffice_event WHERE image_display <> '' ORDER BY id LIMIT 1"
-            )
-            row = cur.fetchone()
-    finally:
-        conn.close()
-    if not row:
-        raise SystemExit("no event has a display image yet: upload one (organizer page or admin) first")
-    return row[0]
+        return client.get_object(Bucket=storage.media_bucket, Key=BENCH_KEY)["Body"].read()
+    except client.exceptions.NoSuchKey:
+        pass
+    rng = random.Random(7)
+    image = Image.frombytes("RGB", (1200, 800), bytes(rng.getrandbits(8) for _ in range(1200 * 800 * 3)))
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=70)
+    body = buf.getvalue()
+    client.put_object(Bucket=storage.media_bucket, Key=BENCH_KEY, Body=body, ContentType="image/jpeg")
+    return body
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-t", "--topology", required=True)
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--key", default="", help="media key to fetch (default: the first display image)")
-    parser.add_argument("--disk-address", default="", help="loopback address for the disk nginx")
-    parser.add_argument("--disk-port", type=int, default=8099)
-    args = parser.parse_args()
-    topo = load(args.topology)
-    cluster = Cluster(topo, StatePaths.for_cluster(topo.cluster.name))
-    key = pick_media_key(cluster, args.key)
-    media = f"http://{topo.media.address}:{topo.media.port}/media/{key}"
+def media_tier(cluster: Cluster, progress: Progress) -> list[str]:
+    topo = cluster.topo
+    with progress.step("media: putting the sample JPEG into the media bucket"):
+        body = ensure_bench_object(cluster)
+    media = f"http://{topo.media.address}:{topo.media.port}/media/{BENCH_KEY}"
     web = topo.web[0]
-    django = f"http://{web.address}:{web.port}/_bench/media/{key}"
-    body = urllib.request.urlopen(media, timeout=10).read()
+    django = f"http://{web.address}:{web.port}/_bench/media/{BENCH_KEY}"
+    assert urllib.request.urlopen(media, timeout=10).read() == body, "the media host served other bytes"
     assert urllib.request.urlopen(django, timeout=10).read() == body, "Django streamed other bytes"
     root = Path(tempfile.mkdtemp(prefix="bench-media-"))
     root.chmod(0o755)  # nginx workers (www-data) read the file
     (root / "tmp").mkdir()
-    (root / "media" / key).parent.mkdir(parents=True)
-    (root / "media" / key).write_bytes(body)
-    address = args.disk_address or topo.media.address.rsplit(".", 1)[0] + ".250"
-    (root / "nginx.conf").write_text(DISK_NGINX.format(root=root, address=address, port=args.disk_port))
-    disk = f"http://{address}:{args.disk_port}/media/{key}"
+    (root / "media" / BENCH_KEY).parent.mkdir(parents=True)
+    (root / "media" / BENCH_KEY).write_bytes(body)
+    address, port = topo.media.address.rsplit(".", 1)[0] + ".250", 8099
+    (root / "nginx.conf").write_text(DISK_NGINX.format(root=root, address=address, port=port))
+    disk = f"http://{address}:{port}/media/{BENCH_KEY}"
     proc = subprocess.Popen(["/usr/sbin/nginx", "-p", str(root), "-c", str(root / "nginx.conf")])
     try:
         deadline = time.monotonic() + 5
@@ -100,23 +101,28 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        results: dict[str, WrkResult] = {}
-        for label, target in (("nginx media host (S3 behind, cache warm)", media),
-                              ("Django on web1 streaming from S3", django),
-                              ("nginx, same file from disk", disk)):  # fmt: skip
-            results[label] = wrk(target, seconds=args.seconds)
-            time.sleep(1)
+        labels = {
+            "nginx media host (S3 behind it, cache warm)": media,
+            "Django on web1 streaming the object from S3": django,
+            "nginx, the same file from disk": disk,
+        }
+        with progress.step("media: wrk on media host, Django, nginx-from-disk (3 interleaved rounds of 4 s)"):
+            results: dict[str, WrkResult] = median_runs(labels, seconds=4)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         shutil.rmtree(root, ignore_errors=True)
-    print(f"file: {key} ({len(body):,} bytes); wrk -t2 -c16 -d{args.seconds}s --latency\n")
-    print("| path | rps | p50 ms | p99 ms | requests | errors |\n|---|---|---|---|---|---|")
-    for label, result in results.items():
-        print(result.row(label))
     m, d, s = (r.rps for r in results.values())
-    print(f"\nmedia host / Django: {m / d:.1f}x; media host / nginx from disk: {m / s:.2f}")
-
-
-if __name__ == "__main__":
-    main()
+    return [
+        "## Media tier: one media file through the nginx media host, through Django, from disk",
+        "",
+        f"`{BENCH_KEY}` ({len(body):,} bytes); `wrk -t2 -c16 -d4s --latency`, 3 rounds interleaved, median run.",
+        "",
+        "| path | req/s | p50 ms | p99 ms | requests | errors |",
+        "|---|---|---|---|---|---|",
+        *(r.row(label) for label, r in results.items()),
+        "",
+        f"- **Media host / Django: {m / d:.0f}x** (target >= 10x).",
+        f"- **Media host / nginx from disk: {m / s:.2f}**.",
+        "",
+    ]

@@ -69,11 +69,19 @@ def database_unavailable(exc: BaseException) -> bool:
 
     if isinstance(exc, utils.OperationalError | utils.InterfaceError):
         return True
+    # A bare DatabaseError (no subclass): libpq's "error with status PGRES_TUPLES_OK and no message" and
+    # kin, raised when the server vanishes in the middle of a query. Constraint, data and SQL errors are
+    # always subclasses, so they still surface as the bugs they are.
+    if type(exc) is utils.DatabaseError:
+        return True
     try:
         import psycopg2
     except ImportError:  # pragma: no cover - psycopg2 is a dependency
         return False
-    return isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
+    return (
+        isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
+        or type(exc) is psycopg2.DatabaseError
+    )
 
 
 def storage_unavailable(exc: BaseException) -> bool:

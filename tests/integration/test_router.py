@@ -147,7 +147,8 @@ def test_primary_down_makes_the_site_read_only_then_writes_resume(cluster: Clust
             r = bo.get(path)
             assert r.status_code == 200, (path, r.status_code, r.text[:300])
         r = bo.buy(event_id, 1)
-        assert r.status_code == 503, r.text
+        # The request id and node find the request in var/<cluster>-last-logs/ if this ever fails.
+        assert r.status_code == 503, (r.headers.get("X-Request-ID"), r.headers.get("X-Served-By"), r.text)
         assert "read-only" in r.text.lower() or "read_only" in r.text.lower()
         assert bo.get("/").status_code == 200
     finally:

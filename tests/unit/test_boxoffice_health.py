@@ -91,5 +91,10 @@ def test_dependency_errors_are_told_apart_from_bugs() -> None:
     assert database_unavailable(psycopg2.OperationalError("timeout expired"))
     assert not database_unavailable(db_utils.IntegrityError("duplicate key"))
     assert not database_unavailable(ValueError("bug"))
+    # The server vanished mid-query: libpq reports a bare DatabaseError; SQL/data errors stay bugs.
+    assert database_unavailable(db_utils.DatabaseError("error with status PGRES_TUPLES_OK and no message"))
+    assert database_unavailable(psycopg2.DatabaseError("error with status PGRES_TUPLES_OK and no message"))
+    assert not database_unavailable(db_utils.ProgrammingError("syntax error"))
+    assert not database_unavailable(db_utils.DataError("value too long"))
     assert storage_unavailable(EndpointConnectionError(endpoint_url="http://s3"))
     assert not storage_unavailable(db_utils.OperationalError("x"))

@@ -10,65 +10,9 @@ import pytest
 from deploy.paths import StatePaths
 from deploy.render.nginx import host_port, keys_zone_mb, media_dirs, render_media
 from deploy.topology import Topology, loads
+from tests.unit.fixtures import VARIED_TOPOLOGY
 
-TOPOLOGY = """
-[cluster]
-name = "unit"
-
-[lb.front]
-address = "10.0.0.1"
-port = 80
-stats_port = 8404
-maxconn = 500
-timeout_queue_s = 7
-
-[web.web1]
-address = "10.0.1.1"
-processes = 2
-threads = 4
-harakiri_s = 20
-weight = 50
-
-[web.web2]
-address = "10.0.1.2"
-port = 8001
-harakiri_s = 40
-
-[db.db1]
-address = "10.0.2.1"
-role = "primary"
-
-[db.db2]
-address = "10.0.2.2"
-port = 5433
-rest_port = 8009
-role = "replica"
-
-[etcd.etcd]
-address = "10.0.2.9"
-
-[dbproxy.pgproxy]
-address = "10.0.2.10"
-port = 6432
-stats_port = 8405
-maxconn = 300
-
-[cache.cache1]
-address = "10.0.3.1"
-
-[s3.store]
-address = "10.0.4.1"
-port = 9000
-
-[media.cdn]
-address = "10.0.4.2"
-port = 8080
-cache_size_mb = 1000
-
-[storage]
-media_bucket = "m-bucket"
-static_bucket = "s-bucket"
-"""
+TOPOLOGY = VARIED_TOPOLOGY
 
 PATHS = StatePaths(root=Path("/state"), repo=Path("/repo"))
 

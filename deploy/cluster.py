@@ -29,7 +29,7 @@ from .releases import ensure_initial as ensure_initial_release
 from .render.django_env import web_environment
 from .secrets import Secrets, load_or_create
 from .supervisor_client import Supervisor
-from .topology import Node, Topology
+from .topology import Node, Topology, TopologyError
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 REQUIRED_BINARIES = {
@@ -154,16 +154,19 @@ class Cluster:
                 updated = set(sup.update())
                 for name in sorted(changed - updated):
                     self._apply_change(name)
-        if not fresh:
-            self._start_stopped(progress)
         with progress.step(f"waiting for etcd ({', '.join(n.name for n in topo.etcd)})"):
             for node in topo.etcd:
                 probes.wait_for(lambda n=node: _etcd_healthy(n), f"etcd {node.name} /health", 30)
+        if self.leader() is None:
+            first = topo.primary if fresh else self._last_leader()
+            with progress.step(
+                f"starting {first.name} first ({'bootstraps' if fresh else 'was the last leader'})"
+            ):
+                sup.start(first.name, wait=False)
         with progress.step("waiting for a Patroni leader"):
             leader = probes.wait_for(self.leader, "a Patroni leader", 90)
         progress.say(f"leader is {leader.name}")
-        if fresh:
-            self._start_stopped(progress)
+        self._start_stopped(progress)
         with progress.step("ensuring the application role and database"):
             # Right after bootstrap Patroni restarts PostgreSQL once: retry through that.
             probes.wait_for(self._try_ensure_app_database, "the leader to accept SQL", 60)
@@ -220,6 +223,17 @@ class Cluster:
                 "  Demo buyers:   demo / demo, demo2 / demo2   (organizer: organizer / organizer at /admin/)"
             )
         print("  Status:        make status    Logs: make logs    Stop: make down\n")
+
+    @property
+    def _last_leader_file(self) -> Path:
+        return self.paths.root / "last-leader"
+
+    def _last_leader(self) -> Node:
+        """The DB node that led when the cluster was last stopped (it has the newest data)."""
+        try:
+            return self.topo.node(self._last_leader_file.read_text().strip())
+        except (OSError, TopologyError):
+            return self.topo.primary
 
     def _start_stopped(self, progress: Progress) -> None:
         sup = self.supervisor
@@ -442,9 +456,18 @@ class Cluster:
             progress.say("supervisord is not running: nothing to stop")
             self._stop_stray_postgres()
             return
-        with progress.step("stopping every node (web and lb first, the database last)"):
+        with progress.step(
+            "stopping every node (web and lb first, the database last, its leader last of all)"
+        ):
             procs = sup.processes()
-            order = sorted(procs, key=lambda n: -_priority(self.topo, n))
+            leader = self.leader()
+            if leader is not None:
+                self._last_leader_file.write_text(leader.name)
+            # Replicas before the leader: stopping the leader first would make a replica take over
+            # (a needless failover and a new timeline) just before it is stopped too.
+            order = sorted(
+                procs, key=lambda n: (-_priority(self.topo, n), leader is not None and n == leader.name)
+            )
             for name in order:
                 sup.stop(name)
         with progress.step("stopping supervisord"):

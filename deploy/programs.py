@@ -78,9 +78,10 @@ def program_for(topo: Topology, node: Node, paths: StatePaths, secrets: Secrets)
             stopasgroup=False,
             startsecs=2,
             directory=str(paths.data(node.name)),
-            # Replicas start only when `up` says so: on a fresh cluster the topology's primary must
-            # win the first leader race (started together, any node can bootstrap the cluster).
-            autostart=node.opt("role") == "primary",
+            # DB nodes start when `up` says so, one first: the topology's primary on a fresh cluster (it
+            # must bootstrap it), else the last leader (it has the newest data). Started together, any
+            # node can win the leader race, and a node with older data then forces a needless failover.
+            autostart=False,
             **base,
         )
     if role in ("lb", "dbproxy"):

@@ -111,7 +111,9 @@ class Cluster:
     def write_configs(self) -> set[str]:
         """Write changed config files; return the programs whose config changed."""
         changed: set[str] = set()
-        for cf in render_all(self.topo, self.paths, self.secrets, self.node_releases()):
+        for cf in render_all(
+            self.topo, self.paths, self.secrets, self.node_releases(), self.worker_release()
+        ):
             if _write_if_changed(cf) and cf.program:
                 changed.add(cf.program)
         return changed
@@ -123,6 +125,22 @@ class Cluster:
 
     def node_releases(self) -> dict[str, tuple[Path, str]]:
         return release_assignments(self.releases, [n.name for n in self.topo.web])
+
+    def worker_release(self) -> tuple[Path, str] | None:
+        """(app dir, version) of the live release, which the workers run; None before the first release."""
+        store = self.releases
+        live = store.live()
+        if live and (store.root / live / "release.json").exists():
+            return store.root / live / "app", live
+        return None
+
+    def follow_live_release(self) -> list[str]:
+        """Re-render and restart the workers on the live release (after a deploy or rollback).
+
+        Only the programs whose command changed restart; a task cut short is re-queued by the new worker.
+        """
+        self.write_configs()
+        return self.supervisor.update() if self.topo.workers else []
 
     # --------------------------------------------------------------------- up
     def up(self, seed: bool = True) -> None:

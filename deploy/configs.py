@@ -33,11 +33,13 @@ def render_all(
     paths: StatePaths,
     secrets: Secrets,
     node_releases: Mapping[str, tuple[Path, str]] | None = None,
+    worker_release: tuple[Path, str] | None = None,
 ) -> list[ConfigFile]:
-    """``node_releases``: web node -> (release app dir, version) it runs (deploy/releases.py)."""
+    """``node_releases``: web node -> (release app dir, version) it runs (deploy/releases.py);
+    ``worker_release``: the (app dir, version) workers run, the live release."""
     node_releases = node_releases or {}
     conf = paths.conf_file
-    progs: list[Program] = programs(topo, paths, secrets)
+    progs: list[Program] = programs(topo, paths, secrets, worker_release)
     files = [
         ConfigFile(conf("supervisord.conf"), render_supervisord(topo.cluster.name, progs, paths), 0o600),
         ConfigFile(conf(f"haproxy-{topo.lb.name}.cfg"), render_lb(topo, paths), program=topo.lb.name),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .paths import StatePaths
 from .render.django_env import web_environment
@@ -61,7 +62,10 @@ class Program:
         return ",".join(f"{key}={quote(value)}" for key, value in self.environment.items())
 
 
-def program_for(topo: Topology, node: Node, paths: StatePaths, secrets: Secrets) -> Program:
+def program_for(
+    topo: Topology, node: Node, paths: StatePaths, secrets: Secrets, release: tuple[Path, str] | None = None
+) -> Program:
+    """``release``: (app dir, version) the workers run, the live release (default: the working tree)."""
     conf = paths.conf_file
     role = node.role
     base = {"name": node.name, "role": role, "priority": PRIORITY[role]}
@@ -110,15 +114,22 @@ def program_for(topo: Topology, node: Node, paths: StatePaths, secrets: Secrets)
     if role == "worker":
         # django-tasks-db's worker command is `db_worker`; `tasks_worker` (boxoffice) runs the same Worker
         # with retries and re-queues what a killed predecessor left RUNNING. SIGTERM finishes the task.
+        # Workers run the live release, like the web nodes; a deploy or rollback restarts them on the new one.
+        app, version = release or (paths.app, "")
+        environment = web_environment(topo, node, paths, secrets)
+        if version:
+            environment["TIERS_RELEASE"] = version
         return Program(
-            argv=(str(paths.venv / "bin" / "python"), str(paths.app / "manage.py"), "tasks_worker"),
-            directory=str(paths.app),
-            environment=web_environment(topo, node, paths, secrets),
+            argv=(str(paths.venv / "bin" / "python"), str(app / "manage.py"), "tasks_worker"),
+            directory=str(app),
+            environment=environment,
             stopwaitsecs=35,
             **base,
         )
     raise ValueError(f"no program for role {role!r}")
 
 
-def programs(topo: Topology, paths: StatePaths, secrets: Secrets) -> list[Program]:
-    return [program_for(topo, node, paths, secrets) for node in topo]
+def programs(
+    topo: Topology, paths: StatePaths, secrets: Secrets, worker_release: tuple[Path, str] | None = None
+) -> list[Program]:
+    return [program_for(topo, node, paths, secrets, worker_release) for node in topo]

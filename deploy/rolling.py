@@ -371,6 +371,7 @@ def deploy(
         if not switched:
             progress.say(f"every web node already runs {release.version}")
         store.record_live(release.version)
+        _restart_workers(cluster, progress)
         pruned = store.prune(keep)
         if pruned:
             progress.say(f"pruned old releases: {', '.join(pruned)}")
@@ -391,4 +392,14 @@ def rollback(cluster: Cluster, options: RolloutOptions) -> str:
         progress.say(f"rolling back to {target}; migrations are NOT reversed (the schema stays as it is)")
         Rollout(cluster, progress, options).roll(release)
         store.record_rollback(target)
+        _restart_workers(cluster, progress)
         return target
+
+
+def _restart_workers(cluster: Cluster, progress: Progress) -> None:
+    if not cluster.topo.workers:
+        return
+    with progress.step(
+        f"restarting workers ({', '.join(n.name for n in cluster.topo.workers)}) on the live release"
+    ):
+        cluster.follow_live_release()

@@ -104,6 +104,13 @@ def copy_source(dest: Path, marker: str) -> Path:
     return dest
 
 
+def worker_release_path(cluster: Cluster, name: str) -> str:
+    """The manage.py a running worker was started with (its release's path)."""
+    pid = cluster.supervisor.info(name)["pid"]
+    assert pid, f"{name} is not running"
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
 def deployed_version(stdout: str) -> str:
     match = re.search(r"^deployed (\S+)$", stdout, re.M)
     assert match, stdout
@@ -144,8 +151,11 @@ def test_rolling_deploy_under_load(
         assert seen == {version}
         assert "web1: drain" in out.stdout and "web2: ready" in out.stdout
         assert f"deploy of {source}" in (cluster.paths.log / "deploy.log").read_text()
+        # The workers follow: they run the new release's code too.
+        assert all(version in worker_release_path(cluster, w.name) for w in cluster.topo.workers)
     finally:
         deploy_cli("rollback")
+    assert all(baseline[0] in worker_release_path(cluster, w.name) for w in cluster.topo.workers)
 
 
 def test_rollback_under_load(cluster: Cluster, event_id: int, baseline: list[str], tmp_path: Path) -> None:

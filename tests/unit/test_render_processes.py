@@ -73,3 +73,16 @@ def test_environment_line_escapes_quotes_and_percent() -> None:
 
     p = Program(name="x", role="worker", argv=("true",), environment={"A": 'say "hi"', "B": "100%"})
     assert p.environment_line == 'A="say \\"hi\\"",B="100%%"'
+
+
+def test_workers_run_the_live_release_when_there_is_one() -> None:
+    from pathlib import Path
+
+    topo = small()
+    worker = next(p for p in programs(topo, PATHS, SECRETS) if p.name == "worker1")
+    assert worker.argv[1] == "/repo/app/manage.py"  # before the first release: the working tree
+    release = (Path("/state/releases/v2/app"), "v2")
+    worker = next(p for p in programs(topo, PATHS, SECRETS, release) if p.name == "worker1")
+    assert worker.argv == ("/repo/.venv/bin/python", "/state/releases/v2/app/manage.py", "tasks_worker")
+    assert worker.directory == "/state/releases/v2/app"
+    assert worker.environment["TIERS_RELEASE"] == "v2"

@@ -40,9 +40,11 @@ def health_of(node: Node, patroni: dict | None, lb_stats: dict[str, str]) -> tup
                 "ok" if patroni.get("state") == "running" else patroni.get("state", "?")
             ), f"{detail} {repl}".strip()
         if node.role == "web":
-            status, _h, _b = probes.http_get(node.address, node.port, "/readyz", timeout=2.0)
+            status, headers, _b = probes.http_get(node.address, node.port, "/readyz", timeout=2.0)
             hap = lb_stats.get(node.name, "")
-            return ("ok" if status == 200 else f"http {status}"), f"readyz {status}; lb: {hap or '?'}"
+            release = headers.get("x-release") or "?"
+            detail = f"readyz {status}; lb: {hap or '?'}; release {release}"
+            return ("ok" if status == 200 else f"http {status}"), detail
         if node.role in ("lb", "media"):
             status, _h, _b = probes.http_get(node.address, node.port, "/healthz", timeout=2.0)
             return ("ok" if status == 200 else f"http {status}"), ""
@@ -52,6 +54,9 @@ def health_of(node: Node, patroni: dict | None, lb_stats: dict[str, str]) -> tup
         if node.role == "s3":
             status, _h, _b = probes.http_get(node.address, node.port, "/", timeout=1.0)
             return ("ok" if status in (200, 403) else f"http {status}"), ""
+        if node.role == "worker":
+            # A worker listens on nothing: its process state (the PROCESS column) is its health.
+            return "ok", ""
         if node.role in ("cache", "dbproxy"):
             return ("ok" if probes.tcp_open(node.address, node.port) else "down"), ""
         return "-", ""

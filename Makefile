@@ -4,7 +4,7 @@ PY := .venv/bin/python
 TOPOLOGY ?= deploy/topologies/local.toml
 DEPLOY := $(PY) -m deploy --topology $(TOPOLOGY)
 
-.PHONY: help install up down clean status logs psql manage test test-unit lint check bench
+.PHONY: help install up down clean status logs psql manage test test-unit lint check bench failover
 .PHONY: deploy rollback releases scale
 
 help:
@@ -52,6 +52,10 @@ releases:
 scale:
 	@[ -n "$(WEB)" ] || { echo "usage: make scale WEB=n"; exit 2; }
 	@$(DEPLOY) scale $(WEB)
+
+# Planned switchover of the primary (Patroni): make failover [TO=db2]
+failover:
+	@$(DEPLOY) failover $(if $(TO),--to $(TO))
 
 # Bounded load runs against the local cluster (started if needed); figures go to docs/BENCHMARKS.md.
 bench: up

@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("clean", help="stop every node and delete the cluster's state folder")
     sub.add_parser("status", help="every node at a glance")
     sub.add_parser("check", help="validate the topology and render every config (no changes)")
+    fo = sub.add_parser("failover", help="planned switchover of the primary to a replica (Patroni)")
+    fo.add_argument("--to", help="the replica to promote (default: the first streaming one)")
     bench = sub.add_parser(
         "bench", help="bounded load runs against the running cluster -> docs/BENCHMARKS.md"
     )
@@ -189,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
 
                 files = render_all(topo, cluster.paths, Secrets.fixed_for_tests())
                 print(f"{topo.source}: valid, {len(topo.nodes)} nodes, {len(files)} config files render")
+            case "failover":
+                from .failover import failover
+
+                print(f"the primary is now {failover(cluster, args.to).name}")
             case "bench":
                 from .bench import run as run_bench
 

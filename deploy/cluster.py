@@ -191,7 +191,7 @@ class Cluster:
         with progress.step(f"waiting for {len(topo.db) - 1} streaming replica(s)"):
             probes.wait_for(lambda: self.streaming_count() >= len(topo.db) - 1, "replicas streaming", 120)
         with progress.step(f"waiting for dbproxy {topo.dbproxy.endpoint} to reach the primary"):
-            probes.wait_for(self._dbproxy_reaches_primary, "dbproxy -> primary", 30)
+            probes.wait_for(self.dbproxy_reaches_primary, "dbproxy -> primary", 30)
         with progress.step("waiting for memcached and S3"):
             for node in topo.cache:
                 probes.wait_for(
@@ -373,7 +373,7 @@ class Cluster:
         except (ClusterError, subprocess.TimeoutExpired, ValueError):
             return 0
 
-    def _dbproxy_reaches_primary(self) -> bool:
+    def dbproxy_reaches_primary(self) -> bool:
         import psycopg2
 
         proxy = self.topo.dbproxy

@@ -1,0 +1,28 @@
+"""Choosing the replica a planned switchover promotes."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploy.cluster import ClusterError
+from deploy.failover import choose_candidate
+from tests.unit.fixtures import small
+
+
+def test_first_streaming_replica_by_default() -> None:
+    db = list(small().db)
+    assert choose_candidate(db, "db1", None, {"db2"}).name == "db2"
+
+
+@pytest.mark.parametrize(
+    ("wanted", "streaming", "message"),
+    [
+        ("db9", {"db2"}, "no such DB node"),
+        ("db1", {"db2"}, "already the leader"),
+        ("db2", set(), "not a streaming replica"),
+        (None, set(), "no streaming replica to fail over to"),
+    ],
+)
+def test_impossible_choices_are_refused_clearly(wanted, streaming, message) -> None:
+    with pytest.raises(ClusterError, match=message):
+        choose_candidate(list(small().db), "db1", wanted, streaming)

@@ -32,6 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("clean", help="stop every node and delete the cluster's state folder")
     sub.add_parser("status", help="every node at a glance")
     sub.add_parser("check", help="validate the topology and render every config (no changes)")
+    ni = sub.add_parser(
+        "node-install", help="production: render one node's configs and systemd unit, enable it"
+    )
+    ni.add_argument("node")
+    ni.add_argument("--state", default="/var/lib/tiers", help="state folder (default /var/lib/tiers)")
+    ni.add_argument("--systemd-dir", default="/etc/systemd/system")
+    ni.add_argument("--secrets", help="JSON secrets file (default $TIERS_SECRETS)")
+    ni.add_argument("--no-enable", action="store_true", help="write files only")
     fo = sub.add_parser("failover", help="planned switchover of the primary to a replica (Patroni)")
     fo.add_argument("--to", help="the replica to promote (default: the first streaming one)")
     bench = sub.add_parser(
@@ -191,6 +199,18 @@ def main(argv: list[str] | None = None) -> int:
 
                 files = render_all(topo, cluster.paths, Secrets.fixed_for_tests())
                 print(f"{topo.source}: valid, {len(topo.nodes)} nodes, {len(files)} config files render")
+            case "node-install":
+                from .node_install import node_install
+
+                written = node_install(
+                    topo,
+                    args.node,
+                    Path(args.state),
+                    Path(args.systemd_dir),
+                    args.secrets,
+                    not args.no_enable,
+                )
+                print("\n".join(f"wrote {p}" for p in written) or "nothing changed")
             case "failover":
                 from .failover import failover
 

@@ -114,7 +114,7 @@ class Cluster:
         for cf in render_all(
             self.topo, self.paths, self.secrets, self.node_releases(), self.worker_release()
         ):
-            if _write_if_changed(cf) and cf.program:
+            if write_if_changed(cf) and cf.program:
                 changed.add(cf.program)
         return changed
 
@@ -515,7 +515,7 @@ class Cluster:
         print(f"removed {self.paths.root}")
 
 
-def _write_if_changed(cf: ConfigFile) -> bool:
+def write_if_changed(cf: ConfigFile) -> bool:
     cf.path.parent.mkdir(parents=True, exist_ok=True)
     if cf.path.exists() and cf.path.read_text() == cf.content:
         return False

@@ -35,6 +35,11 @@ class Secrets:
         )
 
     @classmethod
+    def placeholder(cls) -> Secrets:
+        """For hosts whose configs hold no secret (lb, media, etcd, dbproxy, cache): nothing real to leak."""
+        return cls(**{f.name: "unused" for f in fields(cls)})
+
+    @classmethod
     def fixed_for_tests(cls) -> Secrets:
         """Stable values for renderer unit tests (never used by a running cluster)."""
         return cls(**{f.name: f"test-{f.name}" for f in fields(cls)})

@@ -1,0 +1,81 @@
+"""`python -m deploy node-install`: every node's files for a production host, units checked by systemd."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from deploy.paths import REPO
+from deploy.secrets import Secrets
+from deploy.topology import load
+
+pytestmark = pytest.mark.integration
+
+LOCAL = REPO / "deploy" / "topologies" / "local.toml"
+
+
+@pytest.fixture
+def production(tmp_path: Path) -> tuple[Path, Path]:
+    topo = tmp_path / "prod.toml"
+    topo.write_text(
+        LOCAL.read_text()
+        .replace('name = "local"', 'name = "prodcheck"')
+        .replace('profile = "local"', 'profile = "production"')
+    )
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps(asdict(Secrets.generate())))
+    return topo, secrets
+
+
+def _install(topo: Path, node: str, tmp: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deploy", "--topology", str(topo), "node-install", node, "--no-enable",
+         "--state", str(tmp / "state"), "--systemd-dir", str(tmp / "units"), *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_every_node_installs_and_systemd_accepts_its_unit(production, tmp_path: Path) -> None:
+    topo_file, secrets = production
+    if not shutil.which("systemd-analyze"):
+        pytest.fail("systemd-analyze missing (Debian package systemd)")
+    for node in load(topo_file):
+        out = _install(topo_file, node.name, tmp_path, "--secrets", str(secrets))
+        assert out.returncode == 0, out.stderr
+        unit = tmp_path / "units" / f"tiers-{node.name}.service"
+        assert unit.exists()
+        check = subprocess.run(
+            ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
+        )
+        problems = [line for line in check.stderr.splitlines() if f"tiers-{node.name}" in line]
+        assert check.returncode == 0 and not problems, check.stderr
+    conf = tmp_path / "state" / "prodcheck" / "conf"
+    assert (conf / "uwsgi-web1.ini").exists() and (conf / "patroni-db1.yml").exists()
+    assert (conf / "haproxy-lb.cfg").exists() and (conf / "nginx-media.conf").exists()
+    env = conf / "worker1.env"
+    assert env.stat().st_mode & 0o077 == 0, "the worker's environment file holds secrets: root only"
+
+
+def test_a_production_node_without_secrets_is_refused(production, tmp_path: Path) -> None:
+    topo_file, _secrets = production
+    out = _install(topo_file, "web1", tmp_path)
+    assert out.returncode == 1
+    assert "needs its secrets" in out.stderr
+    assert not (tmp_path / "units").exists()
+
+
+def test_nodes_without_secrets_in_their_configs_install_without_a_secrets_file(
+    production, tmp_path: Path
+) -> None:
+    topo_file, _secrets = production
+    for node in ("lb", "media", "etcd", "dbproxy", "cache1"):
+        out = _install(topo_file, node, tmp_path)
+        assert out.returncode == 0, out.stderr
+    conf = tmp_path / "state" / "prodcheck" / "conf"
+    assert "unused" not in (conf / "haproxy-lb.cfg").read_text()

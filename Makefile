@@ -72,8 +72,8 @@ test-unit: install
 	@.venv/bin/pytest tests/unit -q
 
 # Unit tests, then integration tests against a throw-away cluster on 127.1.x.y (never the make-up one).
-# The browser test needs Debian's Chromium, so `make test` installs it too.
+# The browser test needs Debian's Chromium and the unit check systemd-analyze: `make test` installs both.
 test:
-	@TIERS_BROWSER=1 bash deploy/bootstrap.sh
+	@TIERS_TEST_TOOLS=1 bash deploy/bootstrap.sh
 	@$(MAKE) --no-print-directory lint
 	@.venv/bin/pytest -q

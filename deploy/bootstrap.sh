@@ -14,8 +14,9 @@ packages=(
   python3-venv python3-dev build-essential  # the venv, and uWSGI compiles against Python's headers
   curl wrk procps                      # probes and bounded load runs (make bench)
 )
-if [ "${TIERS_BROWSER:-0}" = 1 ]; then
+if [ "${TIERS_TEST_TOOLS:-0}" = 1 ]; then
   packages+=(chromium)                 # browser tests (Playwright drives Debian's Chromium)
+  packages+=(systemd)                  # systemd-analyze checks the production units (not run as init)
 fi
 
 missing=()

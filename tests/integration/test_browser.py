@@ -23,7 +23,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 def browser():
     if not shutil.which(CHROMIUM):
         pytest.fail(
-            "Debian's chromium is missing: `make test` installs it (TIERS_BROWSER=1 deploy/bootstrap.sh)"
+            "Debian's chromium is missing: `make test` installs it (TIERS_TEST_TOOLS=1 deploy/bootstrap.sh)"
         )
     from playwright.sync_api import sync_playwright
 

@@ -44,7 +44,7 @@ def _install(topo: Path, node: str, tmp: Path, *extra: str) -> subprocess.Comple
 def test_every_node_installs_and_systemd_accepts_its_unit(production, tmp_path: Path) -> None:
     topo_file, secrets = production
     if not shutil.which("systemd-analyze"):
-        pytest.fail("systemd-analyze missing (Debian package systemd)")
+        pytest.fail("systemd-analyze is missing: `make test` installs it (Debian package systemd)")
     for node in load(topo_file):
         out = _install(topo_file, node.name, tmp_path, "--secrets", str(secrets))
         assert out.returncode == 0, out.stderr

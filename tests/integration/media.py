@@ -5,9 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
-import struct
 import time
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,21 +28,6 @@ def png(size: tuple[int, int] = (640, 480), color: str = "teal") -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, color).save(out, "PNG")
     return out.getvalue()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A ~100-byte PNG whose header claims width x height: the shape of a decompression bomb."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
 
 
 def organizer(cluster: Cluster, i: int = 0) -> BoxOffice:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -12,27 +10,13 @@ from PIL import Image
 
 from boxoffice import images
 from boxoffice.uploads import MAX_BYTES, check_dimensions, check_image
+from tests.images import png_claiming
 
 
 def encoded(fmt: str, size: tuple[int, int] = (40, 30), mode: str = "RGB") -> bytes:
     out = io.BytesIO()
     Image.new(mode, size, "red" if mode == "RGB" else None).save(out, fmt)
     return out.getvalue()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims width x height (a decompression bomb's shape): 100 bytes on disk."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
 
 
 def check(data: bytes, **kwargs: int):  # type: ignore[no-untyped-def]

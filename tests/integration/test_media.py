@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from deploy.cluster import Cluster
+from tests.images import png_claiming
 from tests.integration.client import BoxOffice
 from tests.integration.helpers import create_event, lb, manage_py, url, wait_until
 from tests.integration.media import (
@@ -18,7 +19,6 @@ from tests.integration.media import (
     media_get,
     organizer,
     png,
-    png_claiming,
     readyz_s3_ok,
     s3_stopped,
     timed,

@@ -176,6 +176,8 @@ ROLE_SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "stats_port": (_PORT, 8404),
         "maxconn": (_POS, 4096),
         "timeout_queue_s": (_POS, 10),
+        # The name clients use for the site (production: a DNS name in front of the LB); "" = its address.
+        "public_host": (str, ""),
     },
     "web": {
         "address": (str, REQUIRED),
@@ -224,6 +226,8 @@ ROLE_SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "address": (str, REQUIRED),
         "port": (_PORT, 8080),
         "cache_size_mb": (_POS, 256),
+        # The base URL browsers fetch media from (production: https://media.example.com); "" = http://address:port.
+        "public_url": (str, ""),
     },
     "worker": {
         "address": (str, REQUIRED),
@@ -391,6 +395,7 @@ def parse(data: dict[str, Any], source: str = "<topology>") -> Topology:
 
     _check_database_roles(source, nodes)
     _check_listeners(source, nodes)
+    _check_public_names(source, nodes)
     return Topology(
         source=source,
         cluster=cluster,
@@ -425,6 +430,27 @@ def _check_database_roles(source: str, nodes: list[Node]) -> None:
                 f"{source}: [db.{n.name}] replica_of: {target!r} is not the primary "
                 f"(the primary is {primary.name!r})"
             )
+
+
+HOST_RE = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
+def _check_public_names(source: str, nodes: list[Node]) -> None:
+    for n in nodes:
+        if n.role == "lb" and n.opt("public_host") and not HOST_RE.match(n.opt("public_host")):
+            raise TopologyError(
+                f"{source}: [lb.{n.name}] public_host: {n.opt('public_host')!r} is not a host name "
+                '(write it without scheme or port, e.g. "shop.example.com")'
+            )
+        if n.role == "media" and n.opt("public_url"):
+            url = n.opt("public_url")
+            if not re.match(r"^https?://[^/\s]+/?$", url):
+                raise TopologyError(
+                    f"{source}: [media.{n.name}] public_url: {url!r} must be a scheme and host only, "
+                    'e.g. "https://media.example.com"'
+                )
 
 
 def _listeners(node: Node) -> Iterator[tuple[str, int]]:

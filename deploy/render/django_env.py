@@ -23,14 +23,18 @@ def web_environment(topo: Topology, node: Node, paths: StatePaths, secrets: Secr
     endpoint = topo.storage.endpoint_url or f"http://{s3.address}:{s3.port}"
     # The LB's address (its health checks and the site) and the node's own (direct probes). Never the
     # sibling nodes': adding a web node (`scale`) must not change, and so restart, the others.
-    hosts = sorted({topo.lb.address, "localhost", node.address})
+    hosts = {topo.lb.address, "localhost", node.address}
+    if topo.lb.opt("public_host"):
+        hosts.add(topo.lb.opt("public_host"))  # the name clients use in production
+    allowed = ",".join(sorted(hosts))
+    media_base = (media.opt("public_url") or f"http://{media.address}:{media.port}").rstrip("/")
     return {
         "DJANGO_SETTINGS_MODULE": "tiers_site.settings",
         "TIERS_PROFILE": topo.cluster.profile,
         "TIERS_CLUSTER": topo.cluster.name,
         "TIERS_NODE_NAME": node.name,
         "DJANGO_SECRET_KEY": secrets.django_secret_key,
-        "DJANGO_ALLOWED_HOSTS": ",".join(hosts),
+        "DJANGO_ALLOWED_HOSTS": allowed,
         "DJANGO_DEBUG": "0",
         "DEBUG_HEADERS": "1" if local else "0",
         # The primary is always reached through dbproxy, which follows Patroni's leader.
@@ -53,9 +57,9 @@ def web_environment(topo: Topology, node: Node, paths: StatePaths, secrets: Secr
         "S3_MEDIA_BUCKET": topo.storage.media_bucket,
         "S3_STATIC_BUCKET": topo.storage.static_bucket,
         "S3_PRIVATE_BUCKET": topo.storage.private_bucket,
-        "MEDIA_URL": f"http://{media.address}:{media.port}/media/",
-        "STATIC_URL": f"http://{media.address}:{media.port}/static/",
+        "MEDIA_URL": f"{media_base}/media/",
+        "STATIC_URL": f"{media_base}/static/",
         # Presigned private-bucket URLs are handed out through the media host's /private/ location.
-        "PRIVATE_MEDIA_URL": f"http://{media.address}:{media.port}/private/",
+        "PRIVATE_MEDIA_URL": f"{media_base}/private/",
         "TIERS_LOG_DIR": str(paths.log),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +151,43 @@ def test_cli_exits_nonzero_naming_the_key(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "replica_of: 'ghost' is not the primary" in out.stderr
     assert str(bad) in out.stderr
+
+
+def test_public_names_reach_the_django_environment() -> None:
+    from deploy.render.django_env import web_environment
+    from tests.unit.fixtures import PATHS, SECRETS
+
+    topo = loads(
+        MINIMAL.replace(
+            '[lb.lb]\naddress = "127.9.0.1"',
+            '[lb.lb]\naddress = "127.9.0.1"\npublic_host = "shop.example.com"',
+        ).replace(
+            '[media.media]\naddress = "127.9.4.2"',
+            '[media.media]\naddress = "127.9.4.2"\npublic_url = "https://media.example.com/"',
+        )
+    )
+    env = web_environment(topo, topo.web[0], PATHS, SECRETS)
+    assert env["DJANGO_ALLOWED_HOSTS"] == "127.9.0.1,127.9.1.1,localhost,shop.example.com"
+    assert env["MEDIA_URL"] == "https://media.example.com/media/"
+    assert env["STATIC_URL"] == "https://media.example.com/static/"
+    assert env["PRIVATE_MEDIA_URL"] == "https://media.example.com/private/"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            '[lb.lb]\naddress = "127.9.0.1"',
+            '[lb.lb]\naddress = "127.9.0.1"\npublic_host = "https://shop.example.com"',
+            "[lb.lb] public_host: 'https://shop.example.com' is not a host name",
+        ),
+        (
+            '[media.media]\naddress = "127.9.4.2"',
+            '[media.media]\naddress = "127.9.4.2"\npublic_url = "media.example.com"',
+            "[media.media] public_url: 'media.example.com' must be a scheme and host only",
+        ),
+    ],
+)
+def test_bad_public_names_are_named(old: str, new: str, expected: str) -> None:
+    with pytest.raises(TopologyError, match=re.escape(expected)):
+        loads(_broken(old, new), "bad.toml")

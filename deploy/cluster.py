@@ -8,6 +8,7 @@ config changed, and waits for each tier to be really ready (no fixed sleeps).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import pwd
@@ -50,8 +51,9 @@ class Cluster:
     topo: Topology
     paths: StatePaths
 
-    @property
+    @functools.cached_property
     def secrets(self) -> Secrets:
+        """Read (or, the first time, create) once per Cluster object: many steps need them."""
         return load_or_create(self.paths.secrets)
 
     @property

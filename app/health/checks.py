@@ -1,7 +1,7 @@
 """Dependency probes for /readyz, each bounded in time, run in parallel.
 
 Readiness rule (what HAProxy acts on): a node is ready when it can serve reads, i.e. the primary answers
-or at least one replica answers and is usable (in recovery, within the lag thresholds). The primary being
+or at least one replica answers and is usable (in recovery, within the lag thresholds, as dbrouter judges). The primary being
 down does NOT make the node unready: the site goes read-only and keeps serving pages. Cache nodes and S3
 are reported but never fatal (a dead cache is a miss; a dead S3 only breaks uploads and images).
 """
@@ -23,45 +23,6 @@ S3_TIMEOUT = 1.0
 
 # Shared and bounded: a hung dependency costs at most a few parked threads, never one per request.
 _executor = cf.ThreadPoolExecutor(max_workers=16, thread_name_prefix="readyz")
-
-
-def parse_lsn(lsn: str | None) -> int | None:
-    """PostgreSQL 'X/Y' (hex) -> 64-bit integer; compare LSNs only in this form."""
-    if not lsn:
-        return None
-    high, sep, low = lsn.partition("/")
-    if not sep:
-        raise ValueError(f"not an LSN: {lsn!r}")
-    return (int(high, 16) << 32) | int(low, 16)
-
-
-def replica_verdict(
-    in_recovery: bool,
-    replay_lsn: int | None,
-    receive_lsn: int | None,
-    replay_age: float | None,
-    primary_lsn: int | None,
-    max_lag_bytes: int,
-    max_lag_seconds: float,
-) -> tuple[str, int | None, float | None]:
-    """(state, lag bytes, lag seconds) of one read node; state "replica" means it may serve reads.
-
-    States use dbrouter's vocabulary ("replica", "not-in-recovery", "lagging"). On an idle primary the
-    last replayed transaction can be old while nothing is missing: when receive == replay the replica is
-    caught up and its time lag counts as 0.
-    """
-    if not in_recovery:
-        return "not-in-recovery", None, None  # a primary (or a promoted node): reached via "default"
-    lag_bytes = None
-    if primary_lsn is not None and replay_lsn is not None:
-        lag_bytes = max(0, primary_lsn - replay_lsn)
-    caught_up = receive_lsn is not None and replay_lsn is not None and receive_lsn == replay_lsn
-    lag_seconds = 0.0 if caught_up else replay_age
-    if lag_bytes is not None and lag_bytes > max_lag_bytes:
-        return "lagging", lag_bytes, lag_seconds
-    if lag_seconds is not None and lag_seconds > max_lag_seconds:
-        return "lagging", lag_bytes, lag_seconds
-    return "replica", lag_bytes, lag_seconds
 
 
 def is_ready(primary_ok: bool, replicas: list[dict[str, Any]]) -> bool:
@@ -95,85 +56,19 @@ def probe_primary() -> dict[str, Any]:
     return {"ok": not in_recovery, "in_recovery": in_recovery, "lsn": lsn, "ms": _ms(started)}
 
 
-def probe_replica(alias: str) -> dict[str, Any]:
-    started = time.monotonic()
-    try:
-        conn = _connect(alias)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT pg_is_in_recovery(), pg_last_wal_receive_lsn()::text, "
-                    "pg_last_wal_replay_lsn()::text, "
-                    "EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8"
-                )
-                in_recovery, receive, replay, age = cur.fetchone()
-        finally:
-            conn.close()
-    except Exception as exc:
-        return {"alias": alias, "ok": False, "error": _short(exc), "ms": _ms(started)}
-    return {
-        "alias": alias,
-        "ok": True,
-        "in_recovery": in_recovery,
-        "receive_lsn": receive,
-        "replay_lsn": replay,
-        "replay_age": age,
-        "ms": _ms(started),
-    }
-
-
 def database_checks(deadline: float) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
-    """(primary, replicas, router extras).
+    """(primary, replicas, router extras), from dbrouter's report: what routing will actually do.
 
-    With dbrouter installed its report is used (it is what routing will actually do) and its counters are
-    passed on; our own per-node probes run alongside and answer when the report is late (a hung node
-    must not make the whole report, and so the node, unready).
+    The report probes every node in parallel and bounds itself, so it answers before ``deadline`` even
+    with a hung node. Without dbrouter nothing reads replicas, and the primary alone tells readiness.
     """
-    report_future = None
-    if "dbrouter" in settings.INSTALLED_APPS:
-        from dbrouter.status import database_report
+    if "dbrouter" not in settings.INSTALLED_APPS:
+        return _result(_executor.submit(probe_primary), deadline, {"ok": False, "error": "timeout"}), [], None
+    from dbrouter.status import database_report
 
-        report_future = _executor.submit(database_report)
-    aliases = list(settings.DBROUTER["READ_ALIASES"])
-    futures = {"default": _executor.submit(probe_primary)}
-    futures.update({a: _executor.submit(probe_replica, a) for a in aliases})
-    extras = None
-    if report_future is not None:
-        report = _result(report_future, deadline, None)
-        if isinstance(report, dict) and "primary" in report:
-            extras = {k: v for k, v in report.items() if k not in ("primary", "replicas")}
-            return report["primary"], list(report.get("replicas") or []), extras
-        extras = {"error": "database_report did not answer in time; states below are probed directly"}
-    results = {name: _result(f, deadline, {"ok": False, "error": "timeout"}) for name, f in futures.items()}
-    primary = results.pop("default")
-    primary_lsn = parse_lsn(primary.get("lsn")) if primary.get("ok") else None
-    cfg = settings.DBROUTER
-    replicas = []
-    for alias in aliases:
-        r = results[alias]
-        entry: dict[str, Any] = {"alias": alias, "ok": bool(r.get("ok"))}
-        if r.get("ok"):
-            state, lag_bytes, lag_seconds = replica_verdict(
-                bool(r["in_recovery"]),
-                parse_lsn(r["replay_lsn"]),
-                parse_lsn(r["receive_lsn"]),
-                r["replay_age"],
-                primary_lsn,
-                cfg["MAX_LAG_BYTES"],
-                cfg["MAX_LAG_SECONDS"],
-            )
-            entry.update(
-                in_recovery=r["in_recovery"],
-                state=state,
-                lag_bytes=lag_bytes,
-                lag_seconds=lag_seconds,
-                replay_lsn=r["replay_lsn"],
-            )
-        else:
-            entry.update(state="down", error=r.get("error"))
-        entry["ms"] = r.get("ms")
-        replicas.append(entry)
-    return primary, replicas, extras
+    report = database_report(timeout=max(0.05, deadline - time.monotonic() - 0.05))
+    extras = {k: v for k, v in report.items() if k not in ("primary", "replicas")}
+    return report["primary"], list(report["replicas"]), extras
 
 
 def probe_cache_node(endpoint: str) -> dict[str, Any]:

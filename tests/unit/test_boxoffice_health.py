@@ -10,41 +10,11 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from django.db import utils as db_utils
 
-from health.checks import is_ready, parse_lsn, replica_verdict
+from health.checks import is_ready
 from health.middleware import database_unavailable, request_id_from, storage_unavailable
 from tiers_site.jsonlog import JsonFormatter, RequestContextFilter, request_id_var
 
 MAX_BYTES, MAX_SECONDS = 1024, 5.0
-
-
-def test_parse_lsn_is_64_bit() -> None:
-    assert parse_lsn("0/0") == 0
-    assert parse_lsn("16/B374D848") == (0x16 << 32) | 0xB374D848
-    # As strings "9/FFFFFFFF" > "10/0"; as numbers it is the other way round.
-    assert parse_lsn("9/FFFFFFFF") < parse_lsn("10/0")
-    assert parse_lsn(None) is None
-    with pytest.raises(ValueError):
-        parse_lsn("12345")
-
-
-def test_caught_up_replica_serves_reads() -> None:
-    assert replica_verdict(True, 100, 100, 0.1, 100, MAX_BYTES, MAX_SECONDS) == ("replica", 0, 0.0)
-
-
-def test_idle_primary_old_replay_timestamp_is_not_lag() -> None:
-    # Nothing written for an hour: replay timestamp is old, but receive == replay and no byte lag.
-    state, lag_bytes, lag_seconds = replica_verdict(True, 500, 500, 3600.0, 500, MAX_BYTES, MAX_SECONDS)
-    assert (state, lag_bytes, lag_seconds) == ("replica", 0, 0.0)
-
-
-def test_replica_behind_in_bytes_or_seconds_is_lagging() -> None:
-    assert replica_verdict(True, 0, 0, 0.0, MAX_BYTES + 1, MAX_BYTES, MAX_SECONDS)[0] == "lagging"
-    assert replica_verdict(True, 10, 20, MAX_SECONDS + 1, 20, MAX_BYTES, MAX_SECONDS)[0] == "lagging"
-    assert replica_verdict(True, 10, 20, MAX_SECONDS - 1, 20, MAX_BYTES, MAX_SECONDS)[0] == "replica"
-
-
-def test_node_not_in_recovery_is_not_a_replica() -> None:
-    assert replica_verdict(False, None, None, None, 100, MAX_BYTES, MAX_SECONDS)[0] == "not-in-recovery"
 
 
 def test_ready_while_reads_can_be_served() -> None:

@@ -8,13 +8,28 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .cluster import Cluster, ClusterError
-from .haproxy_api import HAProxyAPI
-from .paths import REPO, StatePaths
-from .probes import WaitTimeout
-from .scale import load_overlay, scale, scaled
-from .status import Row, format_table, health_of
-from .topology import Topology, TopologyError, load
+from .clients import probes
+from .commands import lifecycle, rolling, supervision
+from .commands.bench import run as run_bench
+from .commands.context import Cluster, ClusterError
+from .commands.django_ops import django_env, manage_argv
+from .commands.failover import failover
+from .commands.hosts import HostError
+from .commands.node_install import node_install
+from .commands.oplog import LockedError, operation
+from .commands.postgres import AdminError, psql_argv
+from .commands.releases import ReleaseError
+from .commands.scale import load_overlay, scale, scaled
+from .commands.status import status
+from .commands.supervision import SupervisionError
+from .model.defaults import DRAIN_TIMEOUT_S, READY_TIMEOUT_S
+from .model.paths import REPO, StatePaths
+from .model.secrets import Secrets
+from .model.topology import Topology, TopologyError
+from .roles import load
+from .roles.base import RenderContext
+from .roles.nodes import render_all
+from .roles.terraform import render_roles_tf_json
 
 DEFAULT_TOPOLOGY = REPO / "deploy" / "topologies" / "local.toml"
 
@@ -40,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     ni.add_argument("--systemd-dir", default="/etc/systemd/system")
     ni.add_argument("--secrets", help="JSON secrets file (default $TIERS_SECRETS)")
     ni.add_argument("--no-enable", action="store_true", help="write files only")
+    tf = sub.add_parser("terraform-roles", help="write terraform/roles.tf.json from the role registry")
+    tf.add_argument("--out", default=str(REPO / "terraform" / "roles.tf.json"))
     fo = sub.add_parser("failover", help="planned switchover of the primary to a replica (Patroni)")
     fo.add_argument("--to", help="the replica to promote (default: the first streaming one)")
     bench = sub.add_parser(
@@ -65,14 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_operations_commands(sub: argparse._SubParsersAction) -> None:
-    """deploy / rollback / releases / scale (deploy/rolling.py, releases.py, scale.py)."""
+    """deploy / rollback / releases / scale (deploy/commands/rolling.py, releases.py, scale.py)."""
 
     def rollout_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--boot-limit", type=int, default=1, help="web nodes switched at a time (default 1)")
         sp.add_argument(
-            "--drain-timeout", type=float, default=30, help="seconds to wait for in-flight requests"
+            "--drain-timeout",
+            type=float,
+            default=DRAIN_TIMEOUT_S,
+            help="seconds to wait for in-flight requests",
         )
-        sp.add_argument("--ready-timeout", type=float, default=45, help="seconds for a node's /readyz 200")
+        sp.add_argument(
+            "--ready-timeout", type=float, default=READY_TIMEOUT_S, help="seconds for a node's /readyz 200"
+        )
 
     dep = sub.add_parser("deploy", help="build a release, migrate once, switch web nodes one by one")
     dep.add_argument("--source", default=str(REPO), help="source tree to release (default: this repository)")
@@ -91,32 +113,6 @@ def add_operations_commands(sub: argparse._SubParsersAction) -> None:
     sc.add_argument("web", type=int, help="number of web nodes wanted")
 
 
-def status(cluster: Cluster) -> int:
-    sup = cluster.supervisor
-    procs = sup.processes() if sup.running() else {}
-    lb_states: dict[str, str] = {}
-    try:
-        for row in HAProxyAPI(cluster.paths.haproxy_admin_sock, timeout=1).stats():
-            if row["pxname"] == "web" and row["svname"] not in ("FRONTEND", "BACKEND"):
-                lb_states[row["svname"]] = f"{row['status']} cur {row['scur']} q {row['qcur']}"
-    except OSError:
-        pass
-    rows = []
-    for node in cluster.topo:
-        info = procs.get(node.name)
-        process = info["statename"].lower() if info else "not started"
-        if info and info["statename"] == "RUNNING":
-            patroni = cluster.patroni_status(node) if node.role == "db" else None
-            health, detail = health_of(node, patroni, lb_states)
-        else:
-            health, detail = "-", ""
-        address = node.endpoint if node.port else node.address
-        rows.append(Row(node.name, node.role, address, process, health, detail))
-    print(f"cluster {cluster.topo.cluster.name!r} ({cluster.topo.source}), state in {cluster.paths.root}")
-    print(format_table(rows))
-    return 0
-
-
 def logs(cluster: Cluster, node: str | None, lines: int, follow: bool) -> int:
     names = [node] if node else [n.name for n in cluster.topo]
     if node:
@@ -130,15 +126,12 @@ def logs(cluster: Cluster, node: str | None, lines: int, follow: bool) -> int:
 
 
 def operations(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) -> int:
-    from . import rolling
-    from .releases import ReleaseError
-
     try:
         if args.command == "releases":
             return list_releases(cluster, args.prune)
         if args.command == "scale":
             title = f"scale of cluster {cluster.topo.cluster.name!r} to {args.web} web nodes"
-            with rolling.operation(cluster, title) as pr:
+            with operation(cluster.paths, title) as pr:
                 scale(cluster, base_topo, args.web, pr)
             return 0
         options = rolling.RolloutOptions(
@@ -150,7 +143,7 @@ def operations(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) 
         else:
             version = rolling.rollback(cluster, options)
             print(f"rolled back to {version} (migrations were not reversed)")
-    except (rolling.DeployError, ReleaseError, RuntimeError) as exc:
+    except (rolling.DeployError, ReleaseError, LockedError, RuntimeError) as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -184,61 +177,66 @@ def main(argv: list[str] | None = None) -> int:
     topo = scaled(topo, load_overlay(paths.root))  # web nodes added by `scale` (var/<cluster>/scale.json)
     cluster = Cluster(topo, paths)
     try:
-        match args.command:
-            case "up":
-                cluster.up(seed=not args.no_seed)
-            case "down":
-                cluster.down()
-            case "clean":
-                cluster.clean()
-            case "status":
-                return status(cluster)
-            case "check":
-                from .configs import render_all
-                from .secrets import Secrets
-
-                files = render_all(topo, cluster.paths, Secrets.fixed_for_tests())
-                print(f"{topo.source}: valid, {len(topo.nodes)} nodes, {len(files)} config files render")
-            case "node-install":
-                from .node_install import node_install
-
-                written = node_install(
-                    topo,
-                    args.node,
-                    Path(args.state),
-                    Path(args.systemd_dir),
-                    args.secrets,
-                    not args.no_enable,
-                )
-                print("\n".join(f"wrote {p}" for p in written) or "nothing changed")
-            case "failover":
-                from .failover import failover
-
-                print(f"the primary is now {failover(cluster, args.to).name}")
-            case "bench":
-                from .bench import run as run_bench
-
-                print(run_bench(cluster, Path(args.out)))
-            case "logs":
-                return logs(cluster, args.node, args.lines, args.follow)
-            case "stop" | "start" | "restart" | "kill":
-                getattr(cluster, args.command)(args.node)
-                print(f"{args.command}: {args.node} done")
-            case "psql":
-                node = topo.node(args.node)
-                if node.role != "db":
-                    raise ClusterError(f"{args.node} is a {node.role} node; psql needs a db node")
-                extra = args.args[1:] if args.args[:1] == ["--"] else args.args
-                os.execvp("runuser", cluster.psql_argv(node, extra))
-            case "deploy" | "rollback" | "releases" | "scale":
-                return operations(cluster, base_topo, args)
-            case "manage":
-                extra = args.args[1:] if args.args[:1] == ["--"] else args.args
-                env = cluster.django_env(topo.node(args.node) if args.node else None)
-                os.chdir(cluster.paths.app)
-                py = str(cluster.paths.venv / "bin" / "python")
-                os.execve(py, [py, str(Path(cluster.paths.app) / "manage.py"), *extra], env)
-    except (ClusterError, WaitTimeout, TopologyError) as exc:
+        return dispatch(cluster, base_topo, args)
+    except (ClusterError, HostError, AdminError, SupervisionError, probes.WaitTimeout, TopologyError) as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1
+
+
+def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) -> int:
+    topo = cluster.topo
+    match args.command:
+        case "up":
+            lifecycle.up(cluster, seed=not args.no_seed)
+        case "down":
+            lifecycle.down(cluster)
+        case "clean":
+            lifecycle.clean(cluster)
+        case "status":
+            return status(cluster)
+        case "check":
+            files = render_all(RenderContext(topo, cluster.paths, Secrets.fixed_for_tests()))
+            print(f"{topo.source}: valid, {len(topo.nodes)} nodes, {len(files)} config files render")
+        case "terraform-roles":
+            Path(args.out).write_text(render_roles_tf_json())
+            print(f"wrote {args.out}")
+        case "node-install":
+            written = node_install(
+                topo, args.node, Path(args.state), Path(args.systemd_dir), args.secrets, not args.no_enable
+            )
+            print("\n".join(f"wrote {p}" for p in written) or "nothing changed")
+        case "failover":
+            print(f"the primary is now {failover(cluster, args.to).name}")
+        case "bench":
+            print(run_bench(cluster, Path(args.out)))
+        case "logs":
+            return logs(cluster, args.node, args.lines, args.follow)
+        case "stop" | "start" | "restart" | "kill":
+            control(cluster, args.command, args.node)
+            print(f"{args.command}: {args.node} done")
+        case "psql":
+            node = topo.node(args.node)
+            if node.role != "db":
+                raise ClusterError(f"{args.node} is a {node.role} node; psql needs a db node")
+            extra = args.args[1:] if args.args[:1] == ["--"] else args.args
+            os.execvp("runuser", psql_argv(cluster.paths, node, extra))
+        case "deploy" | "rollback" | "releases" | "scale":
+            return operations(cluster, base_topo, args)
+        case "manage":
+            extra = args.args[1:] if args.args[:1] == ["--"] else args.args
+            env = django_env(cluster, topo.node(args.node) if args.node else None)
+            os.chdir(cluster.paths.app)
+            argv = manage_argv(cluster, extra)
+            os.execve(argv[0], argv, env)
     return 0
+
+
+def control(cluster: Cluster, verb: str, name: str) -> None:
+    node = cluster.topo.node(name)
+    sup = cluster.supervisor
+    if verb in ("stop", "restart"):
+        sup.stop(node.name)
+    if verb in ("start", "restart"):
+        sup.start(node.name)
+    if verb == "kill":
+        supervision.kill(sup, cluster.paths, node)

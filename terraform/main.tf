@@ -35,7 +35,7 @@ locals {
   topology_parameter_arn = "arn:${data.aws_partition.current.partition}:ssm:${local.region}:${data.aws_caller_identity.current.account_id}:parameter${local.topology_parameter}"
 }
 
-# --- secrets: the fields of deploy.secrets.Secrets, generated once, kept in Secrets Manager ---------------
+# --- secrets: the fields of deploy.model.secrets.Secrets, generated once, kept in Secrets Manager ---------------
 
 # Alphanumeric only: RDS refuses /, @, " and spaces in passwords, and these also end up in URLs and YAML.
 resource "random_password" "db" {
@@ -51,14 +51,14 @@ resource "random_password" "django_secret_key" {
 
 resource "aws_secretsmanager_secret" "cluster" {
   name                    = "${var.name}/secrets"
-  description             = "Tiers ${var.name}: database passwords and Django secret key (deploy.secrets.Secrets JSON)"
+  description             = "Tiers ${var.name}: database passwords and Django secret key (deploy.model.secrets.Secrets JSON)"
   recovery_window_in_days = var.secret_recovery_days
   tags                    = local.tags
 }
 
 resource "aws_secretsmanager_secret_version" "cluster" {
   secret_id = aws_secretsmanager_secret.cluster.id
-  # Empty S3 keys: web nodes sign S3 requests with their instance role (boto3's default credential chain).
+  # Empty S3 keys: web and worker nodes sign S3 requests with their instance role (boto3's default credential chain).
   secret_string = jsonencode({
     db_superuser_password   = random_password.db["superuser"].result
     db_replication_password = random_password.db["replication"].result
@@ -67,6 +67,26 @@ resource "aws_secretsmanager_secret_version" "cluster" {
     s3_access_key           = ""
     s3_secret_key           = ""
   })
+}
+
+# --- the role registry -----------------------------------------------------------------------------------
+# roles.tf.json (generated from deploy/roles/, do not edit) declares local.tiers_roles (per role: the
+# module placing its hosts, the modes it exists and runs on our instances in, packages, Debian units,
+# secrets, public, reaches_s3) and local.tiers_flows (the security-group table). Everything role-specific
+# below is read from those two locals; child modules get the parts they need as variables.
+locals {
+  # The object store role. On AWS it is S3 itself: no host and no security group; its flows are HTTPS
+  # egress to S3's prefix list (the gateway endpoint) from the roles that reach S3.
+  object_store_role = "s3"
+
+  # Roles running on our own EC2 instances in this database mode: each gets a user_data script.
+  # Debian packages per role; the Debian services they bring are disabled (systemd units come from deploy/).
+  # A role listing secret fields gets the cluster secret (user_data fetches it; its IAM role may read it).
+  role_packages = {
+    for role, r in local.tiers_roles : role => {
+      packages = r.packages, units = r.debian_units, secret = length(r.secrets) > 0
+    } if contains(r.instances_in, var.database_mode)
+  }
 }
 
 # --- tiers ------------------------------------------------------------------------------------------------
@@ -78,21 +98,19 @@ module "network" {
   vpc_cidr           = var.vpc_cidr
   az_count           = var.az_count
   allowed_http_cidrs = var.allowed_http_cidrs
-  lb_port            = 80
-  media_port         = 80
+  public_ports       = { lb = 80, media = 80 } # the topology's [lb] and [media] port
   database_mode      = var.database_mode
+  # A security group for every role but the object store (managed services included: RDS, ElastiCache).
+  roles = {
+    for role, r in local.tiers_roles : role => {
+      exists_in = r.exists_in, instances_in = r.instances_in, public = r.public, reaches_s3 = r.reaches_s3
+    } if role != local.object_store_role
+  }
+  # Rows to the object store are the roles' reaches_s3 egress on AWS, not group-to-group rules.
+  flows = { for name, f in local.tiers_flows : name => f if f.to != local.object_store_role }
 }
 
 locals {
-  # Debian packages per role; the Debian services they bring are disabled (systemd units come from deploy/).
-  role_packages = {
-    lb      = { packages = ["haproxy"], units = ["haproxy"], secret = false }
-    web     = { packages = ["postgresql-client"], units = [], secret = true }
-    media   = { packages = ["nginx"], units = ["nginx"], secret = false }
-    db      = { packages = ["postgresql-15", "postgresql-client-15"], units = ["postgresql"], secret = true }
-    etcd    = { packages = ["etcd-server", "etcd-client"], units = ["etcd"], secret = false }
-    dbproxy = { packages = ["haproxy"], units = ["haproxy"], secret = false }
-  }
   user_data = { for role, r in local.role_packages : role => templatefile("${path.module}/templates/user_data.sh.tftpl", {
     cluster            = var.name
     role               = role
@@ -135,16 +153,37 @@ module "storage" {
   topology_parameter_arn  = local.topology_parameter_arn
 }
 
+# Web and worker nodes share modules/web: same release, placement and IAM needs (read/write on every
+# bucket, the cluster secret, SSM); the role only names the nodes and picks the program deploy/ starts.
 module "web" {
   source                 = "./modules/web"
   tags                   = local.tags
   name                   = var.name
+  role                   = "web"
   ami_id                 = local.ami_id
   node_count             = var.web_count
   instance_type          = var.web_instance_type
   subnet_ids             = module.network.private_subnet_ids
   security_group_id      = module.network.security_group_ids["web"]
   user_data              = local.user_data["web"]
+  read_secret            = local.role_packages["web"].secret
+  bucket_arns            = values(module.storage.bucket_arns)
+  secret_arn             = aws_secretsmanager_secret.cluster.arn
+  topology_parameter_arn = local.topology_parameter_arn
+}
+
+module "worker" {
+  source                 = "./modules/web"
+  tags                   = local.tags
+  name                   = var.name
+  role                   = "worker"
+  ami_id                 = local.ami_id
+  node_count             = var.worker_count
+  instance_type          = var.worker_instance_type
+  subnet_ids             = module.network.private_subnet_ids
+  security_group_id      = module.network.security_group_ids["worker"]
+  user_data              = local.user_data["worker"]
+  read_secret            = local.role_packages["worker"].secret
   bucket_arns            = values(module.storage.bucket_arns)
   secret_arn             = aws_secretsmanager_secret.cluster.arn
   topology_parameter_arn = local.topology_parameter_arn
@@ -174,7 +213,8 @@ module "database" {
   node_count         = var.patroni_node_count
   etcd_count         = var.etcd_count
   node_instance_type = var.patroni_instance_type
-  user_data          = { for role in ["db", "etcd", "dbproxy"] : role => local.user_data[role] }
+  # The registry's roles placed by this module that run on instances in this mode (none under RDS).
+  user_data = { for role, script in local.user_data : role => script if local.tiers_roles[role].host_group == "database" }
 }
 
 module "cache" {
@@ -200,28 +240,30 @@ locals {
   # Only the Patroni shape is expressible today: RDS endpoints are hostnames whose address moves on
   # failover, and the format's [db] and [dbproxy] nodes need fixed IPs (docs/AWS.md, "Gaps").
   topology_toml = local.patroni ? templatefile("${path.module}/templates/topology.toml.tftpl", {
-    cluster       = var.name
-    database      = var.database
-    media_bucket  = module.storage.bucket_names["media"]
-    static_bucket = module.storage.bucket_names["static"]
-    region        = local.region
-    lb_ip         = module.lb.private_ip
-    web           = [for n in module.web.nodes : { name = n.name, ip = n.private_ip }]
-    web_processes = var.web_processes
-    db            = [for n in module.database.db_nodes : { name = n.name, ip = n.private_ip, role = n.role }]
-    etcd          = [for n in module.database.etcd_nodes : { name = n.name, ip = n.private_ip }]
-    dbproxy_ip    = module.database.dbproxy_private_ip
+    cluster        = var.name
+    database       = var.database
+    media_bucket   = module.storage.bucket_names["media"]
+    static_bucket  = module.storage.bucket_names["static"]
+    private_bucket = module.storage.bucket_names["private"]
+    region         = local.region
+    lb_ip          = module.lb.private_ip
+    web            = [for n in module.web.nodes : { name = n.name, ip = n.private_ip }]
+    web_processes  = var.web_processes
+    db             = [for n in module.database.db_nodes : { name = n.name, ip = n.private_ip, role = n.role }]
+    etcd           = [for n in module.database.etcd_nodes : { name = n.name, ip = n.private_ip }]
+    dbproxy_ip     = module.database.dbproxy_private_ip
     cache = [for i, n in module.cache.nodes : {
       name = n.name, host = n.address, ip = sort(data.dns_a_record_set.cache[i].addrs)[0]
     }]
     media_ip = module.storage.media_private_ip
+    worker   = [for n in module.worker.nodes : { name = n.name, ip = n.private_ip }]
   }) : null
 }
 
 resource "aws_ssm_parameter" "topology" {
   count       = local.patroni ? 1 : 0
   name        = local.topology_parameter
-  description = "Tiers ${var.name} topology (deploy/topology.py format), read by every host at boot"
+  description = "Tiers ${var.name} topology (deploy/model/topology.py format), read by every host at boot"
   type        = "String"
   tier        = "Intelligent-Tiering" # grows to the advanced tier past 4 KB (many nodes)
   value       = local.topology_toml

@@ -1,5 +1,5 @@
 output "topology_toml" {
-  description = "The cluster's topology in deploy/topology.py's format (profile production) for database_mode = \"patroni\"; null for \"rds\", which the format cannot express yet (docs/AWS.md)."
+  description = "The cluster's topology in deploy/model/topology.py's format (profile production) for database_mode = \"patroni\"; null for \"rds\", which the format cannot express yet (docs/AWS.md)."
   value       = local.topology_toml
 }
 
@@ -24,12 +24,12 @@ output "database_mode" {
 }
 
 output "database_writer_endpoint" {
-  description = "RDS writer endpoint hostname (database_mode = \"rds\"): what the dbproxy role stands for; web nodes' DB_PRIMARY_HOST."
+  description = "RDS writer endpoint hostname (database_mode = \"rds\"): what the dbproxy role stands for; web and worker nodes' DB_PRIMARY_HOST."
   value       = module.database.writer_endpoint
 }
 
 output "database_reader_endpoints" {
-  description = "RDS read replica hostnames (database_mode = \"rds\"), db2..dbN: web nodes' read candidates."
+  description = "RDS read replica hostnames (database_mode = \"rds\"), db2..dbN: web and worker nodes' read candidates."
   value       = module.database.reader_endpoints
 }
 
@@ -48,6 +48,11 @@ output "web_nodes" {
   value       = module.web.nodes
 }
 
+output "worker_nodes" {
+  description = "Background-task worker nodes: name, private IP, instance ID (aws ssm start-session --target <id>)."
+  value       = module.worker.nodes
+}
+
 output "lb_instance_id" {
   description = "Instance ID of the HAProxy host (SSM sessions, runtime API via the stats socket)."
   value       = module.lb.instance_id
@@ -59,11 +64,11 @@ output "bucket_names" {
 }
 
 output "secret_arn" {
-  description = "ARN of the Secrets Manager secret with the cluster's passwords and keys (deploy.secrets.Secrets JSON)."
+  description = "ARN of the Secrets Manager secret with the cluster's passwords and keys (deploy.model.secrets.Secrets JSON)."
   value       = aws_secretsmanager_secret.cluster.arn
 }
 
 output "security_flows" {
-  description = "Allowed tier-to-tier flows (name => from, to, port, why)."
+  description = "Allowed tier-to-tier flows of this database mode (name => from, to, port, why), from the role registry's tiers_flows; S3 egress is not among them."
   value       = module.network.flows
 }

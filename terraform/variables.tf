@@ -83,7 +83,7 @@ variable "ami_id" {
   }
 }
 
-# --- lb, web, media --------------------------------------------------------------------------------------
+# --- lb, web, worker, media --------------------------------------------------------------------------------------
 
 variable "lb_instance_type" {
   type        = string
@@ -126,6 +126,28 @@ variable "web_processes" {
   validation {
     condition     = var.web_processes >= 1 && floor(var.web_processes) == var.web_processes
     error_message = "web_processes must be a whole number >= 1."
+  }
+}
+
+variable "worker_count" {
+  type        = number
+  description = "Number of background-task worker nodes (worker1..workerN) in the private subnets; 0 runs no worker."
+  default     = 1
+
+  validation {
+    condition     = var.worker_count >= 0 && floor(var.worker_count) == var.worker_count
+    error_message = "worker_count must be a whole number >= 0."
+  }
+}
+
+variable "worker_instance_type" {
+  type        = string
+  description = "EC2 instance type of the worker nodes."
+  default     = "t3.small"
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]+\\.[a-z0-9]+$", var.worker_instance_type))
+    error_message = "worker_instance_type must look like t3.small."
   }
 }
 

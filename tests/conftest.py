@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy.cluster import Cluster
-from deploy.paths import REPO, StatePaths
-from deploy.topology import load
+from deploy.commands.context import Cluster
+from deploy.model.paths import REPO, StatePaths
+from deploy.roles import load
 
 # Another topology (same shape, other addresses) can be given to run the suite beside this one.
 TEST_TOPOLOGY = Path(os.environ.get("TIERS_TEST_TOPOLOGY", REPO / "deploy" / "topologies" / "test.toml"))

@@ -8,36 +8,25 @@ worker crash or a retry finds what an earlier run stored and keeps it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.mail import send_mail
 from django_tasks import task
 from django_tasks.base import Task
 
-from boxoffice import images
+from boxoffice import caching, images, swr
 from boxoffice.models import Event, Order, private_storage
 from boxoffice.worker import RetryPolicy
+from dbrouter.context import routing_context
 
 log = logging.getLogger("tiers.tasks")
 PRIMARY = "default"
 MAX_HOLD_SECONDS = 30.0
-
-
-@contextlib.contextmanager
-def task_context() -> Iterator[None]:
-    try:
-        from dbrouter.context import routing_context
-    except ImportError:  # the site runs without the router too
-        yield
-        return
-    with routing_context():
-        yield
 
 
 def enqueue_with_commit(t: Task[Any, Any], *args: Any, **kwargs: Any) -> None:
@@ -53,10 +42,6 @@ def enqueue_with_commit(t: Task[Any, Any], *args: Any, **kwargs: Any) -> None:
 
 
 def _invalidate_event(event_id: int) -> None:
-    from django.core.cache import cache
-
-    from boxoffice import caching, swr
-
     swr.invalidate(cache, caching.LIST_GEN)
     swr.invalidate(cache, caching.detail_gen(event_id))
 
@@ -70,7 +55,7 @@ def _put_public(name: str, data: bytes) -> None:
 
 
 def event_images_impl(event_id: int, hold_seconds: float = 0.0) -> dict[str, Any]:
-    with task_context():
+    with routing_context():
         event = Event.objects.using(PRIMARY).filter(pk=event_id).first()
         if event is None:
             return {"skipped": "no such event"}
@@ -133,7 +118,7 @@ def ticket_lines(order: Order) -> list[str]:
 @task()
 def order_confirmation(order_id: int) -> dict[str, Any]:
     """The buyer's ticket PDF (private bucket) and a confirmation e-mail."""
-    with task_context():
+    with routing_context():
         order = Order.objects.using(PRIMARY).select_related("event", "user").filter(pk=order_id).first()
         if order is None:
             return {"skipped": "no such order"}

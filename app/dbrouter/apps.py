@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.core.signals import setting_changed
+
+from . import runtime
 
 
 class DbRouterConfig(AppConfig):
@@ -8,8 +11,4 @@ class DbRouterConfig(AppConfig):
     verbose_name = "Replica-aware database router"
 
     def ready(self) -> None:
-        from django.core.signals import setting_changed
-
-        from . import conf
-
-        setting_changed.connect(conf.on_setting_changed, dispatch_uid="dbrouter-setting-changed")
+        setting_changed.connect(runtime.on_setting_changed, dispatch_uid="dbrouter-setting-changed")

@@ -1,4 +1,4 @@
-"""settings.DBROUTER, read once and cached (cleared when a test overrides settings)."""
+"""settings.DBROUTER as a RouterConfig: pure (no Django); dbrouter.runtime loads and caches it."""
 
 from __future__ import annotations
 
@@ -63,29 +63,3 @@ def build_config(raw: Mapping[str, Any], database_aliases: tuple[str, ...] = ())
         if field in values and values[field] < 0:
             raise ValueError(f"DBROUTER: {field.upper()} must be >= 0")
     return RouterConfig(**values)
-
-
-_cached: RouterConfig | None = None
-
-
-def get_config() -> RouterConfig:
-    global _cached
-    if _cached is None:
-        from django.conf import settings
-
-        raw = getattr(settings, "DBROUTER", {}) or {}
-        _cached = build_config(raw, tuple(settings.DATABASES))
-    return _cached
-
-
-def clear_cache() -> None:
-    global _cached
-    _cached = None
-    from . import health
-
-    health.reset_registry()
-
-
-def on_setting_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("DBROUTER", "DATABASES"):
-        clear_cache()

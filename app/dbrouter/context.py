@@ -4,6 +4,8 @@ A context remembers: the LSN the caller must see (from its cookie or the task's 
 (then every later read goes to the primary), the replica chosen for its reads (kept for its whole life), and
 which aliases served its reads. Contexts nest: an inner context starts with the outer one's pins and hands
 its writes back, so a task run inline inside a request cannot read past the request's own writes.
+When a context ends, the primary's WAL position is captured after writes (capture_primary_lsn) and
+connections opened to a substitute server are closed (close_substituted).
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ from collections.abc import Callable
 from contextlib import ContextDecorator
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.db import connections
+
+from . import probe, runtime
+from .lsn import parse_lsn
 
 logger = logging.getLogger("dbrouter")
 
@@ -93,6 +100,26 @@ def finish(ctx: RoutingContext, capture_lsn: Callable[[], int | None] | None) ->
             logger.warning("dbrouter: could not read the primary's WAL LSN after a write", exc_info=True)
 
 
+def capture_primary_lsn() -> int | None:
+    """After a context's writes: the primary's WAL position, read on Django's own primary connection, and
+    noted by the health registry (an extra lag signal). None when a transaction is still open."""
+    lsn = probe.committed_primary_lsn(runtime.get_config().primary_alias)
+    runtime.get_registry().note_primary_lsn(lsn)
+    return lsn
+
+
+def close_substituted(ctx: RoutingContext) -> None:
+    """Close connections that were opened to a substitute server, so the alias reconnects to its own node
+    next time (matters with persistent connections and in long-running task workers)."""
+    for alias in ctx.substitutes:
+        try:
+            conn = connections[alias]
+            if getattr(conn, "dbrouter_target", alias) != alias and not conn.in_atomic_block:
+                conn.close()
+        except Exception:
+            pass
+
+
 class routing_context(ContextDecorator):
     """Context manager / decorator giving a background task what RoutingMiddleware gives a request.
 
@@ -105,25 +132,18 @@ class routing_context(ContextDecorator):
     """
 
     def __init__(self, min_lsn: str | int | None = None, *, capture_lsn: bool = True) -> None:
-        from .lsn import parse_lsn
-
         self._min_lsn = parse_lsn(min_lsn) if isinstance(min_lsn, str) else min_lsn
         self._capture = capture_lsn
         self._stack: list[tuple[RoutingContext, contextvars.Token[RoutingContext | None]]] = []
 
     def __enter__(self) -> RoutingContext:
-        from .router import next_rotation
-
-        ctx = new_context(self._min_lsn, next_rotation())
+        ctx = new_context(self._min_lsn, runtime.next_rotation())
         self._stack.append((ctx, enter(ctx)))
         return ctx
 
     def __exit__(self, *exc: Any) -> None:
         ctx, token = self._stack.pop()
         try:
-            from .backends.failover import close_substituted
-            from .probe import capture_primary_lsn
-
             finish(ctx, capture_primary_lsn if self._capture else None)
             close_substituted(ctx)
         finally:

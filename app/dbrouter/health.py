@@ -1,6 +1,7 @@
 """Per-process health of the read candidates: cached probe snapshots and the down (circuit breaker) state.
 
-The probe and the clock are injected, so the state machine is unit-tested without a database.
+The probe and the clock are injected, so the state machine is unit-tested without a database; the process's
+registry is built by dbrouter.runtime.get_registry().
 """
 
 from __future__ import annotations
@@ -103,28 +104,3 @@ class HealthRegistry:
 
     def primary_lsn(self) -> int | None:
         return self._primary_lsn
-
-
-_registry: HealthRegistry | None = None
-_registry_lock = threading.Lock()
-
-
-def get_registry() -> HealthRegistry:
-    global _registry
-    if _registry is None:
-        with _registry_lock:
-            if _registry is None:
-                from .conf import get_config
-                from .probe import probe_replica
-
-                cfg = get_config()
-                _registry = HealthRegistry(
-                    probe_replica, cache_seconds=cfg.lsn_cache_seconds, down_seconds=cfg.down_seconds
-                )
-    return _registry
-
-
-def reset_registry() -> None:
-    global _registry
-    with _registry_lock:
-        _registry = None

@@ -11,12 +11,9 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from .backends.failover import close_substituted
-from .conf import get_config
-from .context import enter, finish, leave, new_context
+from . import runtime
+from .context import capture_primary_lsn, close_substituted, enter, finish, leave, new_context
 from .lsn import format_lsn, parse_lsn
-from .probe import capture_primary_lsn
-from .router import next_rotation
 
 COOKIE_SALT = "dbrouter.lsn"
 
@@ -46,13 +43,13 @@ class RoutingMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        cfg = get_config()
+        cfg = runtime.get_config()
         carried = cookie_lsn(
             request.get_signed_cookie(
                 cfg.lsn_cookie_name, default=None, salt=COOKIE_SALT, max_age=cfg.lsn_cookie_max_age
             )
         )
-        ctx = new_context(carried, next_rotation())
+        ctx = new_context(carried, runtime.next_rotation())
         token = enter(ctx)
         try:
             response = self.get_response(request)
@@ -67,7 +64,7 @@ class RoutingMiddleware:
         return response
 
     def _set_cookie(self, response: HttpResponse, value: str) -> None:
-        cfg = get_config()
+        cfg = runtime.get_config()
         kwargs: dict[str, Any] = {
             "salt": COOKIE_SALT,
             "max_age": cfg.lsn_cookie_max_age,

@@ -5,6 +5,8 @@ libpq's connect_timeout alone does not stop a replica that accepts the connectio
 Replica probes keep one small connection per alias per process (a probe every LSN_CACHE_SECONDS would
 otherwise fork a backend each time); any error or timeout closes it, and the next probe reconnects.
 The primary's report probe is short-lived (it goes through dbproxy, which cuts sessions on failover).
+The router's config and health registry are not read here: callers pass the alias and the timeout
+(dbrouter.runtime wires probe_replica into the health registry). The only state is the probe connections.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import Any
+
+from django.db import connections
 
 from .decision import ReplicaSnapshot
 from .lsn import parse_lsn, parse_optional
@@ -140,53 +144,33 @@ class ProbeConnections:
                 self._conns[key] = (os.getpid(), conn)
         return row
 
-    def close_all(self) -> None:
-        with self._lock:
-            conns, self._conns = list(self._conns.values()), {}
-        for _, conn in conns:
-            conn.close()
-
 
 _probe_connections = ProbeConnections()
 
 
 def _settings_dict(alias: str) -> Mapping[str, Any]:
-    from django.db import connections
-
     return connections[alias].settings_dict
 
 
-def probe_replica(alias: str) -> ReplicaSnapshot:
-    from .conf import get_config
-
-    timeout = get_config().connect_timeout
+def probe_replica(alias: str, timeout: float) -> ReplicaSnapshot:
+    """One replica probe on the alias's kept probe connection, bounded by timeout seconds."""
     params = connect_params(_settings_dict(alias), timeout)
     row = _probe_connections.query(alias, params, REPLICA_SQL, timeout)
     return snapshot_from_row(row, time.monotonic())
 
 
-def probe_primary_lsn() -> int:
+def probe_primary_lsn(alias: str, timeout: float) -> int:
     """The primary's pg_current_wal_lsn() on a fresh bounded connection (for reports: never hangs)."""
-    from .conf import get_config
-
-    cfg = get_config()
-    params = connect_params(_settings_dict(cfg.primary_alias), cfg.connect_timeout)
-    return parse_lsn(query_one(params, PRIMARY_SQL, cfg.connect_timeout)[0])
+    params = connect_params(_settings_dict(alias), timeout)
+    return parse_lsn(query_one(params, PRIMARY_SQL, timeout)[0])
 
 
-def capture_primary_lsn() -> int | None:
-    """After a context's writes: the primary's WAL position, read on Django's own primary connection (already
-    open, so no extra connect). None when a transaction is still open (nothing committed yet to wait for)."""
-    from django.db import connections
-
-    from .conf import get_config
-    from .health import get_registry
-
-    conn = connections[get_config().primary_alias]
+def committed_primary_lsn(alias: str) -> int | None:
+    """The primary's WAL position read on Django's own connection to alias (already open, so no extra
+    connect). None when a transaction is still open (nothing committed yet to wait for) or none is open."""
+    conn = connections[alias]
     if conn.in_atomic_block or conn.connection is None:
         return None
     with conn.cursor() as cursor:
         cursor.execute(PRIMARY_SQL)
-        lsn = parse_lsn(cursor.fetchone()[0])
-    get_registry().note_primary_lsn(lsn)
-    return lsn
+        return parse_lsn(cursor.fetchone()[0])

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from typing import Any
 
-from . import decision, metrics
-from .conf import RouterConfig, get_config
-from .context import RoutingContext, current
-from .health import HealthRegistry, get_registry
+from django.db import connections
 
-_rotation = itertools.count()
+from . import decision, metrics, runtime
+from .conf import RouterConfig
+from .context import RoutingContext, current
+from .health import HealthRegistry
+
 # Pins that hold for one read only: they must not become the context's kept choice.
 _TRANSIENT = frozenset(
     {decision.PINNED_WRITE, decision.PINNED_TXN, decision.PINNED_MODEL, decision.NO_CONTEXT}
 )
 
 
-def next_rotation() -> int:
-    """A per-process round-robin counter: each new context starts its replica search at the next one."""
-    return next(_rotation)
-
-
 def _primary_in_atomic(alias: str) -> bool:
-    from django.db import connections
-
     return connections[alias].in_atomic_block
 
 
@@ -46,8 +39,8 @@ class ReplicaRouter:
         count: Callable[[str, str], None] | None = None,
     ) -> None:
         # Django instantiates routers without arguments; tests inject fakes.
-        self._config = config or get_config
-        self._registry = registry or get_registry
+        self._config = config or runtime.get_config
+        self._registry = registry or runtime.get_registry
         self._in_atomic = in_atomic or _primary_in_atomic
         self._context = context or current
         self._count = count or metrics.incr
@@ -86,7 +79,7 @@ class ReplicaRouter:
             sticky_reason=ctx.read_reason if ctx is not None else None,
             sticky_down=sticky is not None and registry.is_down(sticky),
             candidates=cfg.read_aliases,
-            rotation=ctx.rotation if ctx is not None else next_rotation(),
+            rotation=ctx.rotation if ctx is not None else runtime.next_rotation(),
             assess_alias=assess_alias,
             config=cfg,
         )

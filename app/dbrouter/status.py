@@ -11,9 +11,7 @@ import concurrent.futures as cf
 import time
 from typing import Any
 
-from . import decision, metrics
-from .conf import get_config
-from .health import get_registry
+from . import decision, metrics, probe, runtime
 from .lsn import format_lsn
 
 # Shared and bounded: a hung node parks at most a few threads, never one per report.
@@ -21,12 +19,10 @@ _pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="dbrouter-report
 
 
 def database_report(timeout: float | None = None) -> dict[str, Any]:
-    from .probe import probe_primary_lsn
-
-    cfg = get_config()
-    registry = get_registry()
+    cfg = runtime.get_config()
+    registry = runtime.get_registry()
     end = time.monotonic() + (cfg.connect_timeout if timeout is None else timeout)
-    primary_f = _pool.submit(probe_primary_lsn)
+    primary_f = _pool.submit(probe.probe_primary_lsn, cfg.primary_alias, cfg.connect_timeout)
     snap_fs = {alias: _pool.submit(registry.snapshot, alias, force=True) for alias in cfg.read_aliases}
     primary: dict[str, Any]
     try:
@@ -51,7 +47,7 @@ def database_report(timeout: float | None = None) -> dict[str, Any]:
 
 def replica_entry(alias: str, registry: Any, snap: Any, late: str = "") -> dict[str, Any]:
     """One read node's state from its snapshot (None: down, or ``late``: it did not answer in time)."""
-    cfg = get_config()
+    cfg = runtime.get_config()
     entry: dict[str, Any] = {
         "alias": alias,
         "ok": snap is not None,

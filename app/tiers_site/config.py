@@ -7,7 +7,6 @@ rendered by deploy/render/django_env.py; this module never imports ``deploy/``.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ LOCAL_DEFAULTS: dict[str, str] = {
     "TIERS_PROFILE": "local",
     "TIERS_CLUSTER": "local",
     "TIERS_NODE_NAME": "dev",
-    # The release (deploy/releases.py version) this node runs: X-Release header, /readyz body.
+    # The release (deploy/commands/releases.py version) this node runs: X-Release header, /readyz body.
     "TIERS_RELEASE": "",
     "DJANGO_SECRET_KEY": "",
     "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1,[::1]",
@@ -267,12 +266,7 @@ def logging_config(level: str) -> dict[str, Any]:
     }
 
 
-def dbrouter_available() -> bool:
-    """The router app is written separately; until it is installed the site runs without it."""
-    return importlib.util.find_spec("dbrouter") is not None
-
-
-def build(environ: Mapping[str, str], with_dbrouter: bool | None = None) -> dict[str, Any]:
+def build(environ: Mapping[str, str]) -> dict[str, Any]:
     """All Django settings for one node, from its environment."""
     env = {**LOCAL_DEFAULTS, **{k: v for k, v in environ.items() if k in LOCAL_DEFAULTS}}
     profile = env["TIERS_PROFILE"].strip()
@@ -297,15 +291,13 @@ def build(environ: Mapping[str, str], with_dbrouter: bool | None = None) -> dict
     allowed_hosts = parse_list(env["DJANGO_ALLOWED_HOSTS"])
     if production and not allowed_hosts:
         raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS is empty: production needs the site's host names")
-    if with_dbrouter is None:
-        with_dbrouter = dbrouter_available()
 
     connect_timeout = parse_int("DB_CONNECT_TIMEOUT", env["DB_CONNECT_TIMEOUT"], minimum=1)
     primary_host = env["DB_PRIMARY_HOST"]
     primary_port = parse_int("DB_PRIMARY_PORT", env["DB_PRIMARY_PORT"], minimum=1)
     read_nodes = parse_read_nodes(env["DB_READ_NODES"])
     # dbrouter's engine is Django's PostgreSQL backend plus "retry this read elsewhere" on a dead replica.
-    engine = "dbrouter.backends.postgresql" if with_dbrouter else "django.db.backends.postgresql"
+    engine = "dbrouter.backends.postgresql"
     databases = {"default": database(env, primary_host, primary_port, node, False, connect_timeout, engine)}
     for name, host, port in read_nodes:
         databases[name] = database(env, host, port, node, True, connect_timeout, engine)
@@ -318,7 +310,7 @@ def build(environ: Mapping[str, str], with_dbrouter: bool | None = None) -> dict
         "django.middleware.common.CommonMiddleware",
         "django.middleware.csrf.CsrfViewMiddleware",
         "django.contrib.auth.middleware.AuthenticationMiddleware",
-        *(["dbrouter.middleware.RoutingMiddleware"] if with_dbrouter else []),
+        "dbrouter.middleware.RoutingMiddleware",
         "django.contrib.messages.middleware.MessageMiddleware",
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
         # Last, so its process_exception sees view exceptions first: primary down -> read-only 503.
@@ -345,7 +337,7 @@ def build(environ: Mapping[str, str], with_dbrouter: bool | None = None) -> dict
             "storages",
             "django_tasks",
             "django_tasks_db",
-            *(["dbrouter"] if with_dbrouter else []),
+            "dbrouter",
             "health",
             "boxoffice",
         ],
@@ -368,7 +360,7 @@ def build(environ: Mapping[str, str], with_dbrouter: bool | None = None) -> dict
             }
         ],
         "DATABASES": databases,
-        "DATABASE_ROUTERS": ["dbrouter.router.ReplicaRouter"] if with_dbrouter else [],
+        "DATABASE_ROUTERS": ["dbrouter.router.ReplicaRouter"],
         "DBROUTER": {
             "READ_ALIASES": [name for name, _, _ in read_nodes],
             "MAX_LAG_BYTES": parse_int("DB_MAX_LAG_BYTES", env["DB_MAX_LAG_BYTES"]),

@@ -8,24 +8,24 @@ production value.
 
 from __future__ import annotations
 
-from ..paths import StatePaths
-from ..secrets import Secrets
-from ..topology import Node, Topology
+from ..model.paths import StatePaths
+from ..model.secrets import Secrets
+from ..model.topology import Node, Topology
 
 
 def web_environment(topo: Topology, node: Node, paths: StatePaths, secrets: Secrets) -> dict[str, str]:
     """Environment variables for a web (or worker) node, in a stable order."""
     db = topo.database
-    proxy = topo.dbproxy
-    s3 = topo.s3
-    media = topo.media
+    proxy = topo.one("dbproxy")
+    s3 = topo.one("s3")
+    media = topo.one("media")
     local = topo.cluster.profile == "local"
     endpoint = topo.storage.endpoint_url or f"http://{s3.address}:{s3.port}"
     # The LB's address (its health checks and the site) and the node's own (direct probes). Never the
     # sibling nodes': adding a web node (`scale`) must not change, and so restart, the others.
-    hosts = {topo.lb.address, "localhost", node.address}
-    if topo.lb.opt("public_host"):
-        hosts.add(topo.lb.opt("public_host"))  # the name clients use in production
+    hosts = {topo.one("lb").address, "localhost", node.address}
+    if topo.one("lb").opt("public_host"):
+        hosts.add(topo.one("lb").opt("public_host"))  # the name clients use in production
     allowed = ",".join(sorted(hosts))
     media_base = (media.opt("public_url") or f"http://{media.address}:{media.port}").rstrip("/")
     return {
@@ -45,10 +45,10 @@ def web_environment(topo: Topology, node: Node, paths: StatePaths, secrets: Secr
         "DB_PRIMARY_PORT": str(proxy.port),
         # Every DB node is a read candidate at its own address; the router reads only
         # from those that are in recovery (replicas), caught up and healthy.
-        "DB_READ_NODES": ",".join(f"{n.name}={n.address}:{n.port}" for n in topo.db),
+        "DB_READ_NODES": ",".join(f"{n.name}={n.address}:{n.port}" for n in topo.by_role("db")),
         "DB_MAX_LAG_BYTES": str(db.max_replica_lag_bytes),
         "DB_MAX_LAG_SECONDS": str(db.max_replica_lag_seconds),
-        "CACHE_NODES": ",".join(c.endpoint for c in topo.cache),
+        "CACHE_NODES": ",".join(c.endpoint for c in topo.by_role("cache")),
         "S3_ENDPOINT_URL": endpoint,
         "S3_REGION": topo.storage.region,
         "S3_ADDRESSING_STYLE": topo.storage.addressing_style,

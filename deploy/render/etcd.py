@@ -9,11 +9,9 @@ with an existing data dir etcd rejoins with what it stored.
 
 from __future__ import annotations
 
-from ..paths import StatePaths
-from ..topology import Node, Topology
-
-ETCD_BIN = "/usr/bin/etcd"
-ETCD_ENV: dict[str, str] = {}  # nothing needed on amd64 (ETCD_UNSUPPORTED_ARCH is for arm64 and others)
+from ..model.defaults import ETCD
+from ..model.paths import StatePaths
+from ..model.topology import Node, Topology
 
 
 def client_url(node: Node) -> str:
@@ -33,9 +31,9 @@ def etcd_command(topo: Topology, node: Node, paths: StatePaths) -> list[str]:
     """argv for ``/usr/bin/etcd`` on etcd node ``node``."""
     if node.role != "etcd":
         raise ValueError(f"{node.name} is a {node.role} node, not an etcd node")
-    initial = ",".join(f"{e.name}={peer_url(e)}" for e in topo.etcd)
+    initial = ",".join(f"{e.name}={peer_url(e)}" for e in topo.by_role("etcd"))
     return [
-        ETCD_BIN,
+        ETCD,
         f"--name={node.name}",
         f"--data-dir={paths.data(node.name)}",
         f"--listen-client-urls={client_url(node)}",

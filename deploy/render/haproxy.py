@@ -11,8 +11,8 @@ so a drained or maintenance web node stays that way across the reload.
 
 from __future__ import annotations
 
-from ..paths import StatePaths
-from ..topology import Node, Topology
+from ..model.paths import StatePaths
+from ..model.topology import Node, Topology
 from .templates import render
 
 # Names the orchestrator uses with the runtime API (`set server web/web1 state drain`).
@@ -55,9 +55,9 @@ def dbproxy_admin_sock(paths: StatePaths) -> str:
 
 def render_lb(topo: Topology, paths: StatePaths) -> str:
     """``haproxy-lb.cfg``: HTTP load balancer in front of every web node."""
-    lb = topo.lb
-    servers = [web_server(w) for w in topo.web]
-    harakiri = max(w.opt("harakiri_s") for w in topo.web)
+    lb = topo.one("lb")
+    servers = [web_server(w) for w in topo.by_role("web")]
+    harakiri = max(w.opt("harakiri_s") for w in topo.by_role("web"))
     return render(
         "haproxy/lb.cfg.j2",
         cluster=topo.cluster.name,
@@ -76,13 +76,16 @@ def render_lb(topo: Topology, paths: StatePaths) -> str:
 
 def render_dbproxy(topo: Topology, paths: StatePaths) -> str:
     """``haproxy-dbproxy.cfg``: TCP endpoint that always points at Patroni's current leader."""
-    proxy = topo.dbproxy
+    proxy = topo.one("dbproxy")
     return render(
         "haproxy/dbproxy.cfg.j2",
         cluster=topo.cluster.name,
         proxy=proxy,
         backend=DBPROXY_BACKEND,
-        servers=[{"name": n.name, "endpoint": n.endpoint, "rest_port": n.opt("rest_port")} for n in topo.db],
+        servers=[
+            {"name": n.name, "endpoint": n.endpoint, "rest_port": n.opt("rest_port")}
+            for n in topo.by_role("db")
+        ],
         admin_sock=dbproxy_admin_sock(paths),
         # The stats listener and the runtime API need a few connections beyond the proxy's own.
         global_maxconn=proxy.opt("maxconn") + 50,

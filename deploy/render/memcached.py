@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..topology import Node
+from ..model.defaults import MEMCACHED
+from ..model.topology import Node
 
 
 def memcached_command(node: Node, run_as: str | None = "memcache") -> list[str]:
@@ -12,7 +13,7 @@ def memcached_command(node: Node, run_as: str | None = "memcache") -> list[str]:
     when started as root.
     """
     argv = [
-        "/usr/bin/memcached",
+        MEMCACHED,
         "-l", node.address,
         "-p", str(node.port),
         "-U", "0",

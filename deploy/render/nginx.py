@@ -13,8 +13,8 @@ import ipaddress
 import math
 from pathlib import Path
 
-from ..paths import StatePaths
-from ..topology import Topology
+from ..model.paths import StatePaths
+from ..model.topology import Topology
 from .templates import render
 
 # Workers run unprivileged; nginx chowns the cache and temp dirs it creates to this user.
@@ -68,18 +68,18 @@ def keys_zone_mb(cache_size_mb: int) -> int:
 
 
 def media_pid_file(topo: Topology, paths: StatePaths) -> Path:
-    return paths.run / f"nginx-{topo.media.name}.pid"
+    return paths.run / f"nginx-{topo.one('media').name}.pid"
 
 
 def media_dirs(topo: Topology, paths: StatePaths) -> tuple[Path, ...]:
     """Directories that must exist before nginx starts (it creates only the last level itself)."""
-    return (paths.data(topo.media.name), paths.run)
+    return (paths.data(topo.one("media").name), paths.run)
 
 
 def render_media(topo: Topology, paths: StatePaths) -> str:
     """``nginx-media.conf``: media and static from the S3 buckets, through an on-disk cache."""
-    media = topo.media
-    s3 = topo.s3
+    media = topo.one("media")
+    s3 = topo.one("s3")
     data = paths.data(media.name)
     cache_mb = media.opt("cache_size_mb")
     return render(

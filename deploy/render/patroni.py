@@ -17,12 +17,12 @@ import re
 import shlex
 import unicodedata
 
-from ..paths import StatePaths
-from ..secrets import Secrets
-from ..topology import Node, Topology, TopologyError
+from ..model.defaults import PG_BIN_DIR
+from ..model.paths import StatePaths
+from ..model.secrets import Secrets
+from ..model.topology import Node, Topology, TopologyError
 from .templates import render
 
-PG_BIN_DIR = "/usr/lib/postgresql/15/bin"
 NAMESPACE = "/tiers/"
 SCRAM_ITERATIONS = 4096  # PostgreSQL's own default (scram_iterations)
 # 2 cores: ~20 busy backends already saturate them; 100 slots cover persistent connections of
@@ -63,6 +63,12 @@ def stable_salt(seed: str, password: str) -> bytes:
     return hashlib.sha256(f"tiers-scram\0{seed}\0{password}".encode()).digest()[:16]
 
 
+def app_verifier(topo: Topology, secrets: Secrets) -> str:
+    """The app role's password as the verifier db/app_role.sql sets (stable across renders)."""
+    password = secrets.db_app_password
+    return scram_verifier(password, stable_salt(f"{topo.cluster.name}/{topo.database.user}", password))
+
+
 def _yaml_str(value: object) -> str:
     """A YAML double-quoted scalar (JSON's string syntax is a subset of YAML's)."""
     return json.dumps(value, ensure_ascii=False)
@@ -95,13 +101,10 @@ def render_patroni(topo: Topology, node: Node, paths: StatePaths, secrets: Secre
             f"{PG_BIN_DIR}/psql",
             db.user,
             db.name,
-            scram_verifier(
-                secrets.db_app_password,
-                stable_salt(f"{topo.cluster.name}/{db.user}", secrets.db_app_password),
-            ),
+            app_verifier(topo, secrets),
         ]
     )
-    app_clients = [n.address for n in (*topo.web, *topo.workers, topo.dbproxy)]
+    app_clients = [n.address for n in (*topo.by_role("web"), *topo.by_role("worker"), topo.one("dbproxy"))]
     return render(
         "db/patroni.yml.j2",
         q=_yaml_str,
@@ -114,21 +117,21 @@ def render_patroni(topo: Topology, node: Node, paths: StatePaths, secrets: Secre
         secrets=secrets,
         rest=f"{node.address}:{node.opt('rest_port')}",
         pg=node.endpoint,
-        etcd_hosts=[e.endpoint for e in topo.etcd],
+        etcd_hosts=[e.endpoint for e in topo.by_role("etcd")],
         max_connections=MAX_CONNECTIONS,
         post_bootstrap=post_bootstrap,
         data_dir=data_dir(paths, node),
-        bin_dir=PG_BIN_DIR,
+        bin_dir=str(PG_BIN_DIR),
         pgpass=pgpass_file(paths, node),
         socket_dir=str(paths.socket_dir(node.name)),
-        db_sources=_sources(*(n.address for n in topo.db)),
+        db_sources=_sources(*(n.address for n in topo.by_role("db"))),
         app_sources=_sources(*app_clients),
     )
 
 
 def patroni_ctl_config(topo: Topology, paths: StatePaths) -> str:
     """patronictl config (``paths.conf_file("patronictl.yml")``): ``patronictl -c <it> list``."""
-    hosts = "".join(f"    - {e.endpoint}\n" for e in topo.etcd)
+    hosts = "".join(f"    - {e.endpoint}\n" for e in topo.by_role("etcd"))
     return (
         f"# patronictl for cluster {topo.cluster.name}: rendered by deploy/render/patroni.py.\n"
         f"scope: {topo.cluster.name}\n"

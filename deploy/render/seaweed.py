@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from ..paths import StatePaths
-from ..secrets import Secrets
-from ..topology import Node, Topology
+from ..model.paths import StatePaths
+from ..model.secrets import Secrets
+from ..model.topology import Node, Topology
 
 
 def s3_identities(topo: Topology, secrets: Secrets) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..paths import StatePaths
-from ..programs import Program
+from ..model.paths import StatePaths
+from ..model.units import Program
 from .templates import render
 
 

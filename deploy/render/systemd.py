@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from ..programs import Program
+from ..model.units import Program
 from .templates import render
 
 

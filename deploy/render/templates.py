@@ -7,7 +7,7 @@ from typing import Any
 
 import jinja2
 
-from ..paths import REPO
+from ..model.paths import REPO
 
 
 @cache

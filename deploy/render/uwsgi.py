@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..paths import StatePaths
-from ..secrets import Secrets
-from ..topology import Node, Topology
+from ..model.paths import StatePaths
+from ..model.secrets import Secrets
+from ..model.topology import Node, Topology
 from .django_env import web_environment
 from .templates import render
 

@@ -6,8 +6,8 @@ import json
 import time
 from collections.abc import Callable
 
-from deploy.cluster import Cluster
-from deploy.topology import Node
+from deploy.commands.context import Cluster
+from deploy.model.topology import Node
 from tests.conftest import deploy_cli
 
 
@@ -16,11 +16,11 @@ def url(node: Node) -> str:
 
 
 def lb(cluster: Cluster) -> str:
-    return url(cluster.topo.lb)
+    return url(cluster.topo.one("lb"))
 
 
 def web(cluster: Cluster, i: int) -> str:
-    return url(cluster.topo.web[i])
+    return url(cluster.topo.by_role("web")[i])
 
 
 def manage_py(code: str, node: str = "web1") -> str:

@@ -16,7 +16,7 @@ import requests
 from botocore.config import Config
 from PIL import Image
 
-from deploy.cluster import Cluster
+from deploy.commands.context import Cluster
 from tests.conftest import deploy_cli
 from tests.integration.client import BoxOffice
 from tests.integration.helpers import url, wait_until
@@ -31,7 +31,7 @@ def png(size: tuple[int, int] = (640, 480), color: str = "teal") -> bytes:
 
 
 def organizer(cluster: Cluster, i: int = 0) -> BoxOffice:
-    return BoxOffice(url(cluster.topo.web[i])).login("organizer", "organizer")
+    return BoxOffice(url(cluster.topo.by_role("web")[i])).login("organizer", "organizer")
 
 
 def upload(client: BoxOffice, event_id: int, data: bytes, name: str = "photo.png") -> requests.Response:
@@ -49,7 +49,7 @@ def form_errors(html: str) -> list[str]:
 
 
 def db(cluster: Cluster) -> Any:
-    proxy, database = cluster.topo.dbproxy, cluster.topo.database
+    proxy, database = cluster.topo.one("dbproxy"), cluster.topo.database
     conn = psycopg2.connect(
         host=proxy.address, port=proxy.port, dbname=database.name, user=database.user,
         password=cluster.secrets.db_app_password, connect_timeout=3,
@@ -104,7 +104,7 @@ def wait_for_thumbnail(cluster: Cluster, event_id: int, timeout: float = 30) -> 
 
 
 def s3_client(cluster: Cluster) -> Any:
-    s3 = cluster.topo.s3
+    s3 = cluster.topo.one("s3")
     return boto3.client(
         "s3",
         endpoint_url=f"http://{s3.address}:{s3.port}",
@@ -128,7 +128,7 @@ def bucket_keys(cluster: Cluster) -> set[str]:
 
 def readyz_s3_ok(cluster: Cluster, i: int = 0) -> bool:
     try:
-        r = requests.get(f"{url(cluster.topo.web[i])}/readyz", timeout=5)
+        r = requests.get(f"{url(cluster.topo.by_role('web')[i])}/readyz", timeout=5)
         return bool(r.json()["checks"]["s3"]["ok"])
     except (requests.RequestException, ValueError, KeyError):
         return False
@@ -137,17 +137,17 @@ def readyz_s3_ok(cluster: Cluster, i: int = 0) -> bool:
 @contextmanager
 def s3_stopped(cluster: Cluster) -> Iterator[None]:
     """The S3 process stopped for the block; always started again and waited for (every web node)."""
-    deploy_cli("stop", cluster.topo.s3.name)
+    deploy_cli("stop", cluster.topo.one("s3").name)
     try:
         yield
     finally:
-        deploy_cli("start", cluster.topo.s3.name)
-        for i in range(len(cluster.topo.web)):
+        deploy_cli("start", cluster.topo.one("s3").name)
+        for i in range(len(cluster.topo.by_role("web"))):
             wait_until(lambda i=i: readyz_s3_ok(cluster, i), "S3 back in /readyz", 60, 0.5)
 
 
 def media_get(cluster: Cluster, path_or_url: str) -> requests.Response:
-    media = cluster.topo.media
+    media = cluster.topo.one("media")
     target = (
         path_or_url if path_or_url.startswith("http") else f"http://{media.address}:{media.port}{path_or_url}"
     )

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from deploy.cluster import Cluster
+from deploy.commands.context import Cluster
 from tests.integration.client import BoxOffice
 from tests.integration.helpers import create_event, lb, web
 

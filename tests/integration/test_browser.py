@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.cluster import Cluster
+from deploy.commands.context import Cluster
 from tests.integration.helpers import create_event, lb
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]

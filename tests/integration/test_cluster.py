@@ -9,15 +9,15 @@ import psycopg2
 import pytest
 import requests
 
-from deploy.cluster import Cluster
-from deploy.haproxy_api import HAProxyAPI
+from deploy.clients.haproxy import RuntimeAPI
+from deploy.commands.context import Cluster
 from tests.conftest import deploy_cli
 
 pytestmark = pytest.mark.integration
 
 
 def lb_url(cluster: Cluster, path: str = "/") -> str:
-    lb = cluster.topo.lb
+    lb = cluster.topo.one("lb")
     return f"http://{lb.address}:{lb.port}{path}"
 
 
@@ -33,14 +33,14 @@ def test_requests_through_haproxy_reach_both_web_nodes(cluster: Cluster) -> None
 
 
 def test_readyz_reports_every_dependency(cluster: Cluster) -> None:
-    web = cluster.topo.web[0]
+    web = cluster.topo.by_role("web")[0]
     r = requests.get(f"http://{web.address}:{web.port}/readyz", timeout=5)
     assert r.status_code == 200
     body = r.json()
     assert body["ready"] is True
     checks = body["checks"]
     assert checks["primary"]["ok"] is True
-    assert len(checks["cache"]) == len(cluster.topo.cache)
+    assert len(checks["cache"]) == len(cluster.topo.by_role("cache"))
     assert all(c["ok"] for c in checks["cache"])
     assert checks["s3"]["ok"] is True
 
@@ -54,14 +54,14 @@ def _app_conn(cluster: Cluster, host: str, port: int):
 
 
 def test_row_written_through_dbproxy_reaches_every_replica(cluster: Cluster) -> None:
-    proxy = cluster.topo.dbproxy
+    proxy = cluster.topo.one("dbproxy")
     marker = uuid.uuid4().hex
     with _app_conn(cluster, proxy.address, proxy.port) as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE IF NOT EXISTS replication_probe (marker text PRIMARY KEY)")
         cur.execute("INSERT INTO replication_probe VALUES (%s)", (marker,))
-    leader = cluster.leader()
+    leader = cluster.pg.leader()
     assert leader is not None
-    replicas = [n for n in cluster.topo.db if n.name != leader.name]
+    replicas = [n for n in cluster.topo.by_role("db") if n.name != leader.name]
     assert len(replicas) == 2
     for node in replicas:
         deadline = time.monotonic() + 10
@@ -79,12 +79,14 @@ def test_row_written_through_dbproxy_reaches_every_replica(cluster: Cluster) -> 
                 conn.close()
             time.sleep(0.1)
         assert found, f"row {marker} never appeared on {node.name}"
-    rows = cluster.psql(leader, "SELECT application_name || ':' || state FROM pg_stat_replication ORDER BY 1")
+    rows = cluster.pg.psql(
+        leader, "SELECT application_name || ':' || state FROM pg_stat_replication ORDER BY 1"
+    )
     assert rows.split() == [f"{n.name}:streaming" for n in sorted(replicas, key=lambda n: n.name)]
 
 
 def test_patroni_reports_one_leader_and_two_streaming_replicas(cluster: Cluster) -> None:
-    node = cluster.topo.db[0]
+    node = cluster.topo.by_role("db")[0]
     r = requests.get(f"http://{node.address}:{node.opt('rest_port')}/cluster", timeout=5)
     members = r.json()["members"]
     roles = sorted(m["role"] for m in members)
@@ -118,11 +120,11 @@ def test_s3_object_put_by_one_node_is_read_by_the_other(cluster: Cluster) -> Non
 
 
 def test_stopped_web_node_leaves_rotation_within_5s(cluster: Cluster) -> None:
-    api = HAProxyAPI(cluster.paths.haproxy_admin_sock)
+    api = RuntimeAPI(cluster.paths.haproxy_admin_sock)
     deploy_cli("stop", "web1")
     try:
         stopped_at = time.monotonic()
-        while api.server("web", "web1")["status"].startswith("UP"):
+        while api.server("web", "web1").status.startswith("UP"):
             assert time.monotonic() - stopped_at < 5, "HAProxy still routes to web1 5 s after it stopped"
             time.sleep(0.1)
         failures, served = 0, set()
@@ -136,7 +138,7 @@ def test_stopped_web_node_leaves_rotation_within_5s(cluster: Cluster) -> None:
     finally:
         deploy_cli("start", "web1")
         deadline = time.monotonic() + 20
-        while not api.server("web", "web1")["status"].startswith("UP"):
+        while not api.server("web", "web1").status.startswith("UP"):
             assert time.monotonic() < deadline, "web1 did not come back UP"
             time.sleep(0.2)
 

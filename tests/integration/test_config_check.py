@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from deploy.paths import REPO, StatePaths
+from deploy.model.paths import REPO, StatePaths
+from deploy.model.topology import Topology
 from deploy.render.haproxy import render_dbproxy, render_lb
-from deploy.render.nginx import media_dirs, render_media
-from deploy.topology import Topology, load
+from deploy.render.nginx import render_media
+from deploy.roles import load
+from deploy.roles.nodes import node_dirs, state_dirs
 
 pytestmark = pytest.mark.integration
 
@@ -81,10 +83,10 @@ def test_haproxy_dbproxy_config_is_valid(topo: Topology, paths: StatePaths) -> N
 
 
 def test_nginx_media_config_is_valid(topo: Topology, paths: StatePaths) -> None:
-    for directory in media_dirs(topo, paths):
-        directory.mkdir(parents=True, exist_ok=True)
+    for d in [*state_dirs(paths), *node_dirs(paths, topo.one("media"))]:
+        d.path.mkdir(parents=True, exist_ok=True)
     config = _write(paths, "nginx-media.conf", render_media(topo, paths))
-    prefix = paths.data(topo.media.name)
+    prefix = paths.data(topo.one("media").name)
     result = subprocess.run(
         [_binary("nginx"), "-t", "-p", str(prefix), "-c", str(config)],
         capture_output=True,

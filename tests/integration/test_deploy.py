@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from deploy.cluster import Cluster
-from deploy.paths import REPO
+from deploy.commands.context import Cluster
+from deploy.model.paths import REPO
 from tests.conftest import deploy_cli
 from tests.integration.client import BoxOffice
 from tests.integration.helpers import create_event, lb, manage_py, url
@@ -88,11 +88,11 @@ class Load:
 
 
 def node_release(cluster: Cluster, i: int) -> str:
-    return requests.get(f"{url(cluster.topo.web[i])}/healthz", timeout=5).headers["X-Release"]
+    return requests.get(f"{url(cluster.topo.by_role('web')[i])}/healthz", timeout=5).headers["X-Release"]
 
 
 def releases_of_nodes(cluster: Cluster) -> list[str]:
-    return [node_release(cluster, i) for i in range(len(cluster.topo.web))]
+    return [node_release(cluster, i) for i in range(len(cluster.topo.by_role("web")))]
 
 
 def copy_source(dest: Path, marker: str) -> Path:
@@ -146,23 +146,23 @@ def test_rolling_deploy_under_load(
         assert load.total >= 100, load.summary()
         assert version != baseline[0]
         # Every node answers with the new release, directly and through the load balancer.
-        assert releases_of_nodes(cluster) == [version] * len(cluster.topo.web)
+        assert releases_of_nodes(cluster) == [version] * len(cluster.topo.by_role("web"))
         seen = {requests.get(f"{lb(cluster)}/api/events", timeout=5).headers["X-Release"] for _ in range(6)}
         assert seen == {version}
         assert "web1: drain" in out.stdout and "web2: ready" in out.stdout
         assert f"deploy of {source}" in (cluster.paths.log / "deploy.log").read_text()
         # The workers follow: they run the new release's code too.
-        assert all(version in worker_release_path(cluster, w.name) for w in cluster.topo.workers)
+        assert all(version in worker_release_path(cluster, w.name) for w in cluster.topo.by_role("worker"))
     finally:
         deploy_cli("rollback")
-    assert all(baseline[0] in worker_release_path(cluster, w.name) for w in cluster.topo.workers)
+    assert all(baseline[0] in worker_release_path(cluster, w.name) for w in cluster.topo.by_role("worker"))
 
 
 def test_rollback_under_load(cluster: Cluster, event_id: int, baseline: list[str], tmp_path: Path) -> None:
     version = deployed_version(
         deploy_cli("deploy", "--source", str(copy_source(tmp_path / "src", "rb"))).stdout
     )
-    assert releases_of_nodes(cluster) == [version] * len(cluster.topo.web)
+    assert releases_of_nodes(cluster) == [version] * len(cluster.topo.by_role("web"))
     with Load(lb(cluster), event_id) as load:
         started = time.monotonic()
         out = deploy_cli("rollback")
@@ -226,7 +226,7 @@ def test_migration_dropping_a_used_column_is_refused(
 
 
 def test_scale_to_three_and_back_under_load(cluster: Cluster, event_id: int, baseline: list[str]) -> None:
-    base = len(cluster.topo.web)
+    base = len(cluster.topo.by_role("web"))
     try:
         with Load(lb(cluster), event_id) as load:
             deploy_cli("scale", str(base + 1))

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from deploy.cluster import Cluster
+from deploy.commands.context import Cluster
 from tests.conftest import deploy_cli
 from tests.integration.client import BoxOffice
 from tests.integration.helpers import create_event, lb
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
 
 def test_switchover_and_back_keeps_every_acknowledged_order(cluster: Cluster) -> None:
-    original = cluster.leader()
+    original = cluster.pg.leader()
     assert original is not None
     event_id = create_event(100_000, "Switchover")
     bo = BoxOffice(lb(cluster)).login("demo2", "demo2")
@@ -36,7 +36,7 @@ def test_switchover_and_back_keeps_every_acknowledged_order(cluster: Cluster) ->
     buyer.start()
     try:
         out = deploy_cli("failover")
-        new = cluster.leader()
+        new = cluster.pg.leader()
         assert new is not None and new.name != original.name
         assert f"the primary is now {new.name}" in out.stdout
     finally:
@@ -44,7 +44,7 @@ def test_switchover_and_back_keeps_every_acknowledged_order(cluster: Cluster) ->
         stop.set()
         buyer.join()
         deploy_cli("failover", "--to", original.name)
-    assert cluster.leader().name == original.name
+    assert cluster.pg.leader().name == original.name
     # Purchases during the switch either succeeded or got the read-only 503; never a 500.
     assert set(statuses) <= {201, 503}, statuses
     assert statuses[-1] == 201

@@ -8,7 +8,7 @@ import re
 import pytest
 import requests
 
-from deploy.cluster import Cluster
+from deploy.commands.context import Cluster
 from tests.images import png_claiming
 from tests.integration.client import BoxOffice
 from tests.integration.helpers import create_event, lb, manage_py, url, wait_until
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 
 def media_url(cluster: Cluster) -> str:
-    return url(cluster.topo.media)
+    return url(cluster.topo.one("media"))
 
 
 def image_on_page(html: str) -> list[str]:
@@ -51,7 +51,7 @@ def test_upload_on_web1_is_served_by_the_media_host_and_shown_by_web2(
     cluster: Cluster, published_image: tuple[int, str]
 ) -> None:
     event_id, display = published_image
-    page = requests.get(f"{url(cluster.topo.web[1])}/events/{event_id}/", timeout=10)
+    page = requests.get(f"{url(cluster.topo.by_role('web')[1])}/events/{event_id}/", timeout=10)
     assert page.status_code == 200 and page.headers["X-Served-By"] == "web2"
     assert image_on_page(page.text) == [f"{media_url(cluster)}/media/{display}"]
     first = media_get(cluster, f"/media/{display}")
@@ -78,7 +78,7 @@ def test_with_s3_stopped_cached_media_pages_render_uploads_fail_and_readyz_says_
         # Something never fetched before is a clean 502, not a hang.
         missing, seconds = timed(lambda: media_get(cluster, "/media/events/display/never-cached.jpg"))
         assert missing.status_code == 502 and seconds < 5
-        for base in (url(cluster.topo.web[0]), url(cluster.topo.web[1]), lb(cluster)):
+        for base in (url(cluster.topo.by_role("web")[0]), url(cluster.topo.by_role("web")[1]), lb(cluster)):
             for path in ("/", f"/events/{event_id}/"):
                 r = requests.get(base + path, timeout=10)
                 assert r.status_code == 200, (base, path, r.status_code)
@@ -86,7 +86,7 @@ def test_with_s3_stopped_cached_media_pages_render_uploads_fail_and_readyz_says_
         assert r.status_code == 503 and seconds < 10
         assert any("media store is unreachable" in e for e in form_errors(r.text)), r.text[-800:]
         wait_until(lambda: not readyz_s3_ok(cluster), "/readyz to report S3 down", 10)
-        body = requests.get(f"{url(cluster.topo.web[0])}/readyz", timeout=5).json()
+        body = requests.get(f"{url(cluster.topo.by_role('web')[0])}/readyz", timeout=5).json()
         assert body["checks"]["s3"]["ok"] is False
         assert body["ready"] is True  # S3 down never takes a web node out of the load balancer
     assert event_images(cluster, fresh) == ("", "", "")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy.paths import REPO
-from deploy.secrets import Secrets
-from deploy.topology import load
+from deploy.model.paths import REPO
+from deploy.model.secrets import Secrets
+from deploy.roles import load
 
 pytestmark = pytest.mark.integration
 

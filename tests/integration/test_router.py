@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from deploy.cluster import PG_BIN, Cluster
-from deploy.topology import Node
+from deploy.commands.context import Cluster
+from deploy.model.defaults import PG_BIN_DIR as PG_BIN
+from deploy.model.topology import Node
 from tests.conftest import deploy_cli
 from tests.integration.client import BoxOffice
 from tests.integration.helpers import create_event, lb, wait_until, web
@@ -21,9 +22,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
 
 def replicas(cluster: Cluster) -> list[Node]:
-    leader = cluster.leader()
+    leader = cluster.pg.leader()
     assert leader is not None, "no Patroni leader"
-    return [n for n in cluster.topo.db if n.name != leader.name]
+    return [n for n in cluster.topo.by_role("db") if n.name != leader.name]
 
 
 def reads(response) -> set[str]:
@@ -35,7 +36,11 @@ def replica_names(cluster: Cluster) -> set[str]:
 
 
 def all_replicas_streaming(cluster: Cluster) -> None:
-    wait_until(lambda: cluster.streaming_count() == len(cluster.topo.db) - 1, "every replica streaming", 90)
+    wait_until(
+        lambda: cluster.pg.streaming_count() == len(cluster.topo.by_role("db")) - 1,
+        "every replica streaming",
+        90,
+    )
 
 
 def test_reads_come_from_a_replica_and_stay_on_one(cluster: Cluster) -> None:
@@ -59,7 +64,7 @@ def test_read_your_writes_across_web_nodes_with_replay_paused(cluster: Cluster) 
                "replicas caught up with the buyer")  # fmt: skip
     paused = replicas(cluster)
     for node in paused:
-        cluster.psql(node, "SELECT pg_wal_replay_pause()")
+        cluster.pg.psql(node, "SELECT pg_wal_replay_pause()")
     try:
         r = buyer.buy(event_id, 1)
         assert r.status_code == 201, r.text
@@ -74,7 +79,7 @@ def test_read_your_writes_across_web_nodes_with_replay_paused(cluster: Cluster) 
         assert reads(theirs) <= replica_names(cluster) and reads(theirs), reads(theirs)
     finally:
         for node in paused:
-            cluster.psql(node, "SELECT pg_wal_replay_resume()")
+            cluster.pg.psql(node, "SELECT pg_wal_replay_resume()")
     # Once replayed, the buyer reads replicas again.
     wait_until(lambda: reads(buyer.on(web(cluster, 1)).get("/api/orders")) <= replica_names(cluster),
                "the buyer back on a replica")  # fmt: skip
@@ -107,7 +112,7 @@ def test_killing_a_replica_during_reads_gives_no_5xx(cluster: Cluster) -> None:
 
 def test_killing_a_memcached_node_keeps_sessions_and_pages(cluster: Cluster) -> None:
     bo = BoxOffice(lb(cluster)).login("demo", "demo")
-    victim = cluster.topo.cache[0]
+    victim = cluster.topo.by_role("cache")[0]
     try:
         statuses = []
         for i in range(80):
@@ -134,7 +139,7 @@ def test_primary_down_makes_the_site_read_only_then_writes_resume(cluster: Clust
     all_replicas_streaming(cluster)
     event_id = create_event(20, "Primary outage")
     bo = BoxOffice(lb(cluster)).login("demo", "demo")
-    leader = cluster.leader()
+    leader = cluster.pg.leader()
     assert leader is not None
     pgdata = cluster.paths.data(leader.name) / "pgdata"
     _patronictl(cluster, "pause", "--wait")

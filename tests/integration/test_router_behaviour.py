@@ -9,7 +9,7 @@ import urllib.request
 import psycopg2
 import pytest
 
-from deploy.cluster import Cluster
+from deploy.commands.context import Cluster
 from tests.conftest import deploy_cli
 from tests.integration.client import BoxOffice
 from tests.integration.helpers import lb, wait_until
@@ -29,7 +29,7 @@ def probe(cluster: Cluster) -> dict:
 
 
 def _addresses(cluster: Cluster) -> tuple[str, set[str]]:
-    leader = cluster.leader()
+    leader = cluster.pg.leader()
     assert leader is not None
     return leader.address, {n.address for n in replicas(cluster)}
 
@@ -81,13 +81,13 @@ def test_a_replica_past_the_lag_threshold_serves_no_reads(cluster: Cluster) -> N
     bo = BoxOffice(lb(cluster)).login("demo2", "demo2")
     wait_until(lambda: reads(bo.get("/api/orders")) <= replica_names(cluster), "reads on a replica")
     paused = replicas(cluster)
-    leader = cluster.leader()
+    leader = cluster.pg.leader()
     assert leader is not None
     for node in paused:
-        cluster.psql(node, "SELECT pg_wal_replay_pause()")
+        cluster.pg.psql(node, "SELECT pg_wal_replay_pause()")
     try:
         db = cluster.topo.database
-        proxy = cluster.topo.dbproxy
+        proxy = cluster.topo.one("dbproxy")
         conn = psycopg2.connect(
             host=proxy.address, port=proxy.port, dbname=db.name, user=db.user,
             password=cluster.secrets.db_app_password, connect_timeout=3,
@@ -102,13 +102,13 @@ def test_a_replica_past_the_lag_threshold_serves_no_reads(cluster: Cluster) -> N
         r = bo.get("/api/orders")
         assert r.status_code == 200
         assert reads(r) == {"default"}, reads(r)
-        for node in cluster.topo.web:
+        for node in cluster.topo.by_role("web"):
             with urllib.request.urlopen(f"http://{node.address}:{node.port}/readyz", timeout=5) as resp:
                 report = json.load(resp)
             states = {x["alias"]: x.get("state") for x in report["checks"]["replicas"]}
             assert all(states[n.name] == "lagging" for n in paused), states
     finally:
         for node in paused:
-            cluster.psql(node, "SELECT pg_wal_replay_resume()")
-        cluster.psql(leader, "DROP TABLE IF EXISTS lag_probe", database=cluster.topo.database.name)
+            cluster.pg.psql(node, "SELECT pg_wal_replay_resume()")
+        cluster.pg.psql(leader, "DROP TABLE IF EXISTS lag_probe", database=cluster.topo.database.name)
     wait_until(lambda: reads(bo.get("/api/orders")) <= replica_names(cluster), "reads back on a replica", 30)

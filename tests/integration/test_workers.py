@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from deploy.cluster import Cluster
+from deploy.commands.context import Cluster
 from tests.conftest import deploy_cli
 from tests.integration.helpers import create_event, manage_py, wait_until
 from tests.integration.media import (
@@ -33,7 +33,7 @@ def enqueue_images(event_id: int, hold_seconds: float = 0) -> None:
 
 
 def worker_state(cluster: Cluster) -> str:
-    return cluster.supervisor.info(cluster.topo.workers[0].name)["statename"]
+    return cluster.supervisor.info(cluster.topo.by_role("worker")[0].name)["statename"]
 
 
 def test_thumbnail_is_made_by_the_worker_after_the_upload_returned(cluster: Cluster) -> None:
@@ -66,7 +66,7 @@ def test_worker_killed_mid_task_still_produces_the_thumbnail(cluster: Cluster) -
         f"from boxoffice.models import Event; Event.objects.filter(pk={event_id}).update(published=True)"
     )
     enqueue_images(event_id, hold_seconds=4)
-    worker = cluster.topo.workers[0].name
+    worker = cluster.topo.by_role("worker")[0].name
 
     def running() -> bool:
         tasks = tasks_for(cluster, EVENT_IMAGES, f"[{event_id}]")

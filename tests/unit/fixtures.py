@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploy.paths import StatePaths
-from deploy.secrets import Secrets
-from deploy.topology import Topology, loads
+from deploy.model.paths import StatePaths
+from deploy.model.secrets import Secrets
+from deploy.model.topology import Topology
+from deploy.roles import loads
 
 SMALL = """
 [cluster]

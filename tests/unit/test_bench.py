@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.bench import Mix, parse_wrk
+from deploy.commands.bench import Mix
+from deploy.commands.wrk import parse_wrk
 
 WRK = """Running 8s test @ http://127.0.0.1:8080/healthz
   2 threads and 16 connections

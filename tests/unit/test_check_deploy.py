@@ -7,7 +7,7 @@ import secrets
 import subprocess
 import sys
 
-from deploy.paths import REPO
+from deploy.model.paths import REPO
 
 
 def _check(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.cluster import ClusterError
-from deploy.failover import choose_candidate
+from deploy.commands.context import ClusterError
+from deploy.commands.failover import choose_candidate
 from tests.unit.fixtures import small
 
 
 def test_first_streaming_replica_by_default() -> None:
-    db = list(small().db)
+    db = list(small().by_role("db"))
     assert choose_candidate(db, "db1", None, {"db2"}).name == "db2"
 
 
@@ -25,4 +25,4 @@ def test_first_streaming_replica_by_default() -> None:
 )
 def test_impossible_choices_are_refused_clearly(wanted, streaming, message) -> None:
     with pytest.raises(ClusterError, match=message):
-        choose_candidate(list(small().db), "db1", wanted, streaming)
+        choose_candidate(list(small().by_role("db")), "db1", wanted, streaming)

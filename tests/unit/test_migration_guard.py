@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from deploy.migration_guard import MARKER, classify, explain, parse_probe_output, pending_summary
+from deploy.commands.migration_guard import MARKER, classify, explain, parse_probe_output, pending_summary
 
 
 def op(kind: str, **extra: object) -> dict:

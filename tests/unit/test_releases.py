@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.releases import (
+from deploy.commands.releases import (
     ReleaseError,
     ReleaseStore,
     assignments,

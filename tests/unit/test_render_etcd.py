@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy.paths import StatePaths
+from deploy.model.paths import StatePaths
 from deploy.render.etcd import etcd_command
-from deploy.topology import loads
+from deploy.roles import loads
 
 TOPOLOGY = """
 [cluster]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploy.paths import StatePaths
+from deploy.model.paths import StatePaths
+from deploy.model.topology import Topology
 from deploy.render.haproxy import LB_BACKEND, dbproxy_admin_sock, render_dbproxy, render_lb
-from deploy.topology import Topology, loads
+from deploy.roles import loads
 from tests.unit.fixtures import VARIED_TOPOLOGY
 
 # Two web nodes that differ in every setting the LB reads; two DB nodes on distinct ports.

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from deploy.paths import StatePaths
-from deploy.render.nginx import host_port, keys_zone_mb, media_dirs, render_media
-from deploy.topology import Topology, loads
+from deploy.model.paths import StatePaths
+from deploy.model.topology import Topology
+from deploy.render.nginx import host_port, keys_zone_mb, render_media
+from deploy.roles import loads
+from deploy.roles.nodes import node_dirs
 from tests.unit.fixtures import VARIED_TOPOLOGY
 
 TOPOLOGY = VARIED_TOPOLOGY
@@ -59,7 +61,8 @@ def test_everything_written_stays_in_the_state_folder() -> None:
 
 
 def test_dirs_to_create_before_start() -> None:
-    assert media_dirs(topo(), PATHS) == (Path("/state/data/cdn"), Path("/state/run"))
+    dirs = node_dirs(PATHS, topo().one("media"))
+    assert [(d.path, d.owner, d.mode) for d in dirs] == [(Path("/state/data/cdn"), "root", 0o755)]
 
 
 def test_cache_lifetimes_and_browser_caching() -> None:

@@ -12,15 +12,16 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy.paths import StatePaths
+from deploy.model.paths import StatePaths
+from deploy.model.secrets import Secrets
+from deploy.model.topology import Topology, TopologyError
 from deploy.render.patroni import (
     patroni_ctl_config,
     render_patroni,
     scram_verifier,
     stable_salt,
 )
-from deploy.secrets import Secrets
-from deploy.topology import Topology, TopologyError, loads
+from deploy.roles import loads
 
 BASE = """
 [cluster]

@@ -4,30 +4,31 @@ from __future__ import annotations
 
 import json
 
-from deploy.programs import programs
 from deploy.render.memcached import memcached_command
 from deploy.render.seaweed import s3_identities, seaweed_command
 from deploy.render.supervisor import render_supervisord
 from deploy.render.uwsgi import render_uwsgi
+from deploy.roles.base import RenderContext
+from deploy.roles.nodes import programs
 from tests.unit.fixtures import PATHS, SECRETS, small
 from tests.unit.golden import assert_golden
 
 
 def test_uwsgi_ini_exact() -> None:
     topo = small()
-    assert_golden("uwsgi-web1.ini", render_uwsgi(topo, topo.web[0], PATHS, SECRETS))
+    assert_golden("uwsgi-web1.ini", render_uwsgi(topo, topo.by_role("web")[0], PATHS, SECRETS))
 
 
 def test_uwsgi_threads_enable_threading() -> None:
     topo = small()
-    text = render_uwsgi(topo, topo.web[1], PATHS, SECRETS)
+    text = render_uwsgi(topo, topo.by_role("web")[1], PATHS, SECRETS)
     assert "processes = 2\nthreads = 2\n" in text
     assert "\nenable-threads = true\n" in text
     assert "env = TIERS_NODE_NAME=web2\n" in text
 
 
 def test_memcached_command() -> None:
-    assert memcached_command(small().cache[0]) == [
+    assert memcached_command(small().by_role("cache")[0]) == [
         "/usr/bin/memcached", "-l", "127.9.3.1", "-p", "11211", "-U", "0", "-m", "64", "-c", "1024",
         "-t", "2", "-u", "memcache",
     ]  # fmt: skip
@@ -35,7 +36,7 @@ def test_memcached_command() -> None:
 
 def test_seaweed_command_binds_its_own_address() -> None:
     topo = small()
-    assert seaweed_command(topo, topo.s3, PATHS) == [
+    assert seaweed_command(topo, topo.one("s3"), PATHS) == [
         "/repo/.venv/bin/weed", "mini", "-dir=/state/data/s3", "-ip=127.9.4.1", "-ip.bind=127.9.4.1",
         "-s3.port=8333", "-master.port=9333", "-volume.port=9340", "-filer.port=8888",
         "-s3.config=/state/conf/s3-identities.json", "-admin.ui=false", "-webdav=false",
@@ -54,11 +55,13 @@ def test_s3_identities_give_anonymous_read_of_public_buckets_only() -> None:
 
 def test_supervisord_config_exact() -> None:
     topo = small()
-    assert_golden("supervisord.conf", render_supervisord("mini", programs(topo, PATHS, SECRETS), PATHS))
+    assert_golden(
+        "supervisord.conf", render_supervisord("mini", programs(RenderContext(topo, PATHS, SECRETS)), PATHS)
+    )
 
 
 def test_programs_cover_every_node_in_dependency_order() -> None:
-    progs = programs(small(), PATHS, SECRETS)
+    progs = programs(RenderContext(small(), PATHS, SECRETS))
     assert [p.name for p in progs] == [n.name for n in small()]
     by_name = {p.name: p for p in progs}
     assert by_name["db1"].user == "postgres"
@@ -69,7 +72,7 @@ def test_programs_cover_every_node_in_dependency_order() -> None:
 
 
 def test_environment_line_escapes_quotes_and_percent() -> None:
-    from deploy.programs import Program
+    from deploy.model.units import Program
 
     p = Program(name="x", role="worker", argv=("true",), environment={"A": 'say "hi"', "B": "100%"})
     assert p.environment_line == 'A="say \\"hi\\"",B="100%%"'
@@ -79,10 +82,14 @@ def test_workers_run_the_live_release_when_there_is_one() -> None:
     from pathlib import Path
 
     topo = small()
-    worker = next(p for p in programs(topo, PATHS, SECRETS) if p.name == "worker1")
+    worker = next(p for p in programs(RenderContext(topo, PATHS, SECRETS)) if p.name == "worker1")
     assert worker.argv[1] == "/repo/app/manage.py"  # before the first release: the working tree
     release = (Path("/state/releases/v2/app"), "v2")
-    worker = next(p for p in programs(topo, PATHS, SECRETS, release) if p.name == "worker1")
+    worker = next(
+        p
+        for p in programs(RenderContext(topo, PATHS, SECRETS, worker_release=release))
+        if p.name == "worker1"
+    )
     assert worker.argv == ("/repo/.venv/bin/python", "/state/releases/v2/app/manage.py", "tasks_worker")
     assert worker.directory == "/state/releases/v2/app"
     assert worker.environment["TIERS_RELEASE"] == "v2"

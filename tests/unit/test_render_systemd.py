@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploy.programs import Program, programs
+from deploy.model.units import Program
 from deploy.render.systemd import render_env_file, render_unit, unit_name
+from deploy.roles.base import RenderContext
+from deploy.roles.nodes import programs
 from tests.unit.fixtures import PATHS, SECRETS, small
 from tests.unit.golden import assert_golden
 
 
 def by_name(name: str) -> Program:
-    return next(p for p in programs(small(), PATHS, SECRETS) if p.name == name)
+    return next(p for p in programs(RenderContext(small(), PATHS, SECRETS)) if p.name == name)
 
 
 def test_web_unit_exact() -> None:

@@ -1,4 +1,4 @@
-"""Pure pieces of the rolling deploy: batches, rollback target, HAProxy rows, the lock, the log."""
+"""Pure pieces of the rolling deploy: batches, rollback target, readyz body, the lock, the log."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.rolling import DeployError, Tee, batches, deploy_lock, readyz_release, rollback_target, server_row
+from deploy.commands.oplog import LockedError, Tee, deploy_lock
+from deploy.commands.rolling import batches, readyz_release, rollback_target
 
 
 def test_batches_follow_boot_limit() -> None:
@@ -24,10 +25,7 @@ def test_rollback_target() -> None:
     assert rollback_target([], {}) is None
 
 
-def test_server_row_and_readyz_release() -> None:
-    rows = [{"pxname": "web", "svname": "FRONTEND"}, {"pxname": "web", "svname": "web2", "scur": "3"}]
-    assert server_row(rows, "web", "web2") == rows[1]
-    assert server_row(rows, "web", "web9") is None
+def test_readyz_release() -> None:
     assert readyz_release(b'{"ready": true, "release": "abc"}') == "abc"
     assert readyz_release(b"<html>") is None
     assert readyz_release(b"[1]") is None
@@ -35,7 +33,7 @@ def test_server_row_and_readyz_release() -> None:
 
 def test_lock_refuses_a_second_holder(tmp_path: Path) -> None:
     lock = tmp_path / "run" / "deploy.lock"
-    with deploy_lock(lock), pytest.raises(DeployError, match="another deploy"), deploy_lock(lock):
+    with deploy_lock(lock), pytest.raises(LockedError, match="another deploy"), deploy_lock(lock):
         pass
     with deploy_lock(lock):  # released afterwards
         pass

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from deploy.commands.scale import load_overlay, save_overlay, scaled
+from deploy.model.topology import TopologyError
 from deploy.render.haproxy import DEFAULT_SERVER, dynamic_server_args, render_lb
-from deploy.scale import load_overlay, save_overlay, scaled
-from deploy.topology import TopologyError
 from tests.unit.fixtures import PATHS, small
 
 
 def test_added_nodes_follow_the_last_web_node() -> None:
     topo = scaled(small(), 4)
-    web = topo.web
+    web = topo.by_role("web")
     assert [(n.name, n.endpoint) for n in web] == [
         ("web1", "127.9.1.1:8000"), ("web2", "127.9.1.2:8000"),
         ("web3", "127.9.1.3:8000"), ("web4", "127.9.1.4:8000"),
@@ -46,4 +46,6 @@ def test_runtime_server_matches_the_rendered_one() -> None:
     cfg = render_lb(topo, PATHS)
     assert f"    default-server {DEFAULT_SERVER}\n" in cfg
     assert "    server web3 127.9.1.3:8000 maxconn 4 weight 100\n" in cfg
-    assert dynamic_server_args(topo.web[2]) == f"127.9.1.3:8000 {DEFAULT_SERVER} maxconn 4 weight 100"
+    assert (
+        dynamic_server_args(topo.by_role("web")[2]) == f"127.9.1.3:8000 {DEFAULT_SERVER} maxconn 4 weight 100"
+    )

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from deploy.paths import StatePaths
+from deploy.model.paths import StatePaths
+from deploy.model.secrets import Secrets
 from deploy.render.django_env import web_environment
-from deploy.secrets import Secrets
-from deploy.topology import loads
+from deploy.roles import loads
 from tiers_site import config
 from tiers_site.config import build
 
@@ -28,7 +28,7 @@ def prod_env(**extra: str) -> dict[str, str]:
 
 
 def test_no_environment_gives_a_working_local_profile() -> None:
-    s = build({}, with_dbrouter=False)
+    s = build({})
     assert s["TIERS_PROFILE"] == "local"
     assert s["DEBUG"] is False
     assert s["SECRET_KEY"] == config.INSECURE_LOCAL_SECRET_KEY
@@ -43,7 +43,7 @@ def test_no_environment_gives_a_working_local_profile() -> None:
 
 
 def test_unknown_variables_are_ignored_and_known_ones_override_defaults() -> None:
-    s = build({"HOME": "/root", "DB_NAME": "shop", "TIERS_NODE_NAME": "web7"}, with_dbrouter=False)
+    s = build({"HOME": "/root", "DB_NAME": "shop", "TIERS_NODE_NAME": "web7"})
     assert s["DATABASES"]["default"]["NAME"] == "shop"
     assert s["TIERS_NODE_NAME"] == "web7"
     assert s["DATABASES"]["default"]["OPTIONS"]["application_name"] == "tiers-web7"
@@ -52,7 +52,6 @@ def test_unknown_variables_are_ignored_and_known_ones_override_defaults() -> Non
 def test_read_nodes_become_aliases_mirroring_the_primary_in_tests() -> None:
     s = build(
         {"DB_READ_NODES": "db1=127.0.2.1:5432, db2=127.0.2.2:5433", "DB_PRIMARY_HOST": "10.0.0.5"},
-        with_dbrouter=False,
     )
     assert list(s["DATABASES"]) == ["default", "db1", "db2"]
     assert s["DATABASES"]["db2"]["HOST"] == "127.0.2.2"
@@ -64,7 +63,7 @@ def test_read_nodes_become_aliases_mirroring_the_primary_in_tests() -> None:
 
 
 def test_database_connections_fail_fast_and_are_health_checked() -> None:
-    db = build({}, with_dbrouter=False)["DATABASES"]["default"]
+    db = build({})["DATABASES"]["default"]
     assert db["OPTIONS"]["connect_timeout"] == 2
     assert db["CONN_HEALTH_CHECKS"] is True
     assert 0 < db["CONN_MAX_AGE"] <= 300
@@ -76,24 +75,20 @@ def test_database_connections_fail_fast_and_are_health_checked() -> None:
 )
 def test_bad_read_nodes_name_the_variable(value: str) -> None:
     with pytest.raises(ImproperlyConfigured, match="DB_READ_NODES"):
-        build({"DB_READ_NODES": value}, with_dbrouter=False)
+        build({"DB_READ_NODES": value})
 
 
 def test_router_settings_come_from_the_lag_variables() -> None:
-    s = build({"DB_MAX_LAG_BYTES": "2048", "DB_MAX_LAG_SECONDS": "1.5"}, with_dbrouter=False)
+    s = build({"DB_MAX_LAG_BYTES": "2048", "DB_MAX_LAG_SECONDS": "1.5"})
     assert s["DBROUTER"]["MAX_LAG_BYTES"] == 2048
     assert s["DBROUTER"]["MAX_LAG_SECONDS"] == 1.5
     assert s["DBROUTER"]["CONNECT_TIMEOUT"] == 2
     with pytest.raises(ImproperlyConfigured, match="DB_MAX_LAG_BYTES"):
-        build({"DB_MAX_LAG_BYTES": "lots"}, with_dbrouter=False)
+        build({"DB_MAX_LAG_BYTES": "lots"})
 
 
-def test_dbrouter_is_wired_only_when_installed() -> None:
-    without = build({"DB_READ_NODES": "db2=h:5432"}, with_dbrouter=False)
-    assert "dbrouter" not in without["INSTALLED_APPS"]
-    assert without["DATABASE_ROUTERS"] == []
-    assert without["DATABASES"]["db2"]["ENGINE"] == "django.db.backends.postgresql"
-    with_router = build({"DB_READ_NODES": "db2=h:5432"}, with_dbrouter=True)
+def test_dbrouter_is_always_wired() -> None:
+    with_router = build({"DB_READ_NODES": "db2=h:5432"})
     assert "dbrouter" in with_router["INSTALLED_APPS"]
     assert with_router["DATABASE_ROUTERS"] == ["dbrouter.router.ReplicaRouter"]
     assert {d["ENGINE"] for d in with_router["DATABASES"].values()} == {"dbrouter.backends.postgresql"}
@@ -108,9 +103,7 @@ def test_dbrouter_is_wired_only_when_installed() -> None:
 
 
 def test_cache_nodes_use_pymemcache_with_dead_nodes_as_misses() -> None:
-    cache = build({"CACHE_NODES": "127.0.3.1:11211,127.0.3.2:11211"}, with_dbrouter=False)["CACHES"][
-        "default"
-    ]
+    cache = build({"CACHE_NODES": "127.0.3.1:11211,127.0.3.2:11211"})["CACHES"]["default"]
     assert cache["BACKEND"] == "tiers_site.cache.PersistentPyMemcacheCache"
     assert cache["LOCATION"] == ["127.0.3.1:11211", "127.0.3.2:11211"]
     assert cache["KEY_PREFIX"] == "tiers-local"
@@ -124,7 +117,7 @@ def test_cache_nodes_use_pymemcache_with_dead_nodes_as_misses() -> None:
 
 def test_bad_cache_node_is_rejected() -> None:
     with pytest.raises(ImproperlyConfigured, match="CACHE_NODES"):
-        build({"CACHE_NODES": "127.0.3.1"}, with_dbrouter=False)
+        build({"CACHE_NODES": "127.0.3.1"})
 
 
 def test_storages_point_urls_at_the_media_host() -> None:
@@ -138,7 +131,6 @@ def test_storages_point_urls_at_the_media_host() -> None:
             "MEDIA_URL": "https://media.example.com/media/",
             "STATIC_URL": "https://media.example.com/static/",
         },
-        with_dbrouter=False,
     )
     media = s["STORAGES"]["default"]
     static = s["STORAGES"]["staticfiles"]
@@ -157,18 +149,18 @@ def test_storages_point_urls_at_the_media_host() -> None:
 
 
 def test_empty_s3_endpoint_means_the_aws_default() -> None:
-    s = build({"S3_ENDPOINT_URL": ""}, with_dbrouter=False)
+    s = build({"S3_ENDPOINT_URL": ""})
     assert s["STORAGES"]["default"]["OPTIONS"]["endpoint_url"] is None
 
 
 @pytest.mark.parametrize("url", ["media.example.com/media/", "http://h/media", "ftp://h/media/"])
 def test_bad_media_url_is_rejected(url: str) -> None:
     with pytest.raises(ImproperlyConfigured, match="MEDIA_URL"):
-        build({"MEDIA_URL": url}, with_dbrouter=False)
+        build({"MEDIA_URL": url})
 
 
 def test_production_profile_is_locked_down() -> None:
-    s = build(prod_env(), with_dbrouter=False)
+    s = build(prod_env())
     assert s["SECURE_SSL_REDIRECT"] is True
     assert s["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
     assert s["SECURE_HSTS_SECONDS"] >= 31536000
@@ -193,25 +185,28 @@ def test_production_profile_is_locked_down() -> None:
 )
 def test_production_refuses_unsafe_values(extra: dict[str, str], message: str) -> None:
     with pytest.raises(ImproperlyConfigured, match=message):
-        build(prod_env(**extra), with_dbrouter=False)
+        build(prod_env(**extra))
 
 
 @pytest.mark.parametrize(("name", "value"), [("TIERS_PROFILE", "staging"), ("DJANGO_DEBUG", "maybe")])
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ImproperlyConfigured, match=name):
-        build({name: value}, with_dbrouter=False)
+        build({name: value})
 
 
 def test_every_rendered_variable_is_understood() -> None:
     """The env contract (deploy/render/django_env.py) and the settings agree: nothing rendered is unknown."""
     topo = loads((REPO / "deploy/topologies/local.toml").read_text())
     env = web_environment(
-        topo, topo.web[0], StatePaths(root=Path("/state"), repo=Path("/repo")), Secrets.fixed_for_tests()
+        topo,
+        topo.by_role("web")[0],
+        StatePaths(root=Path("/state"), repo=Path("/repo")),
+        Secrets.fixed_for_tests(),
     )
     # Read by Django itself / deliberately unused (logs go to stdout, captured by the process manager).
     not_read_here = {"DJANGO_SETTINGS_MODULE", "TIERS_LOG_DIR"}
     assert set(env) - not_read_here <= set(config.LOCAL_DEFAULTS)
-    s = build(env, with_dbrouter=True)
+    s = build(env)
     assert s["TIERS_NODE_NAME"] == "web1"
     assert s["DBROUTER"]["READ_ALIASES"] == ["db1", "db2", "db3"]
     assert s["DATABASES"]["default"]["HOST"] == "127.0.2.10"

@@ -4,7 +4,7 @@
 tests cover what can be checked without them: formatting, the module structure, every variable typed
 and described, module calls that match the called module's variables and outputs, and the two
 templates (topology and user_data) rendered by the real `terraform` binary and checked by the real
-consumers (`deploy.topology.loads`, `bash -n`).
+consumers (`deploy.roles.loads`, `bash -n`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.topology import loads
+from deploy.roles import loads
+from deploy.roles.db import primary, replicas
 
 REPO = Path(__file__).resolve().parents[2]
 TF = REPO / "terraform"
@@ -330,7 +331,7 @@ TOPOLOGY_VARS = """{
   cluster = "tiers-prod"
   database = { name = "tiers", user = "tiers", max_replica_lag_bytes = 1048576, max_replica_lag_seconds = 5,
                patroni_ttl = 30, patroni_loop_wait = 10, patroni_retry_timeout = 10, synchronous_mode = false }
-  media_bucket = "acme-media", static_bucket = "acme-static", region = "eu-west-1"
+  media_bucket = "acme-media", static_bucket = "acme-static", private_bucket = "acme-private", region = "eu-west-1"
   lb_ip = "10.40.0.10"
   web = [{ name = "web1", ip = "10.40.128.10" }, { name = "web2", ip = "10.40.144.11" }]
   web_processes = 2
@@ -339,6 +340,7 @@ TOPOLOGY_VARS = """{
   dbproxy_ip = "10.40.128.40"
   cache = [{ name = "cache1", host = "c.0001.euw1.cache.amazonaws.com", ip = "10.40.128.50" }]
   media_ip = "10.40.0.20"
+  worker = []
 }"""
 
 
@@ -360,12 +362,14 @@ def test_topology_template_renders_a_valid_production_topology(tmp_path: Path) -
         ("s3", "s3", "10.40.0.20:443"),
         ("media", "media", "10.40.0.20:80"),
     ]
-    assert topo.primary.name == "db1"
-    assert [(n.name, n.opt("replica_of")) for n in topo.replicas] == [("db2", "db1")]
-    assert topo.web[0].opt("processes") == 2
+    assert primary(topo).name == "db1"
+    assert [(n.name, n.opt("replica_of")) for n in replicas(topo)] == [("db2", "db1")]
+    assert topo.by_role("web")[0].opt("processes") == 2
     assert topo.database.patroni_ttl == 30 and topo.database.max_replica_lag_seconds == 5.0
     assert topo.storage.endpoint_url == "https://s3.eu-west-1.amazonaws.com"
     assert (topo.storage.media_bucket, topo.storage.region) == ("acme-media", "eu-west-1")
+    assert topo.storage.private_bucket == "acme-private"
+    assert topo.by_role("worker") == ()  # worker_count = 0 is allowed: no [worker] section at all
 
 
 def user_data_vars(*, has_topology: bool, secret_id: str) -> str:

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy.paths import REPO
-from deploy.topology import TopologyError, load, loads
+from deploy.model.paths import REPO
+from deploy.model.topology import TopologyError
+from deploy.roles import load, loads
+from deploy.roles.db import primary, replicas
 
 LOCAL = REPO / "deploy" / "topologies" / "local.toml"
 TEST = REPO / "deploy" / "topologies" / "test.toml"
@@ -45,18 +47,18 @@ address = "127.9.4.2"
 def test_local_topology_matches_the_address_plan() -> None:
     topo = load(LOCAL)
     assert topo.cluster.name == "local"
-    assert topo.lb.endpoint == "127.0.0.1:8080"
-    assert topo.lb.opt("stats_port") == 8404
-    assert [n.endpoint for n in topo.web] == ["127.0.1.1:8000", "127.0.1.2:8000"]
-    assert topo.primary.name == "db1"
-    assert [n.endpoint for n in topo.db] == ["127.0.2.1:5432", "127.0.2.2:5432", "127.0.2.3:5432"]
-    assert {n.opt("rest_port") for n in topo.db} == {8008}
-    assert [n.name for n in topo.replicas] == ["db2", "db3"]
-    assert topo.etcd[0].endpoint == "127.0.2.9:2379"
-    assert topo.dbproxy.endpoint == "127.0.2.10:5432"
-    assert [n.endpoint for n in topo.cache] == ["127.0.3.1:11211", "127.0.3.2:11211"]
-    assert topo.s3.endpoint == "127.0.4.1:8333"
-    assert topo.media.endpoint == "127.0.4.2:8080"
+    assert topo.one("lb").endpoint == "127.0.0.1:8080"
+    assert topo.one("lb").opt("stats_port") == 8404
+    assert [n.endpoint for n in topo.by_role("web")] == ["127.0.1.1:8000", "127.0.1.2:8000"]
+    assert primary(topo).name == "db1"
+    assert [n.endpoint for n in topo.by_role("db")] == ["127.0.2.1:5432", "127.0.2.2:5432", "127.0.2.3:5432"]
+    assert {n.opt("rest_port") for n in topo.by_role("db")} == {8008}
+    assert [n.name for n in replicas(topo)] == ["db2", "db3"]
+    assert topo.by_role("etcd")[0].endpoint == "127.0.2.9:2379"
+    assert topo.one("dbproxy").endpoint == "127.0.2.10:5432"
+    assert [n.endpoint for n in topo.by_role("cache")] == ["127.0.3.1:11211", "127.0.3.2:11211"]
+    assert topo.one("s3").endpoint == "127.0.4.1:8333"
+    assert topo.one("media").endpoint == "127.0.4.2:8080"
 
 
 def test_test_topology_shares_no_listener_with_local() -> None:
@@ -66,7 +68,7 @@ def test_test_topology_shares_no_listener_with_local() -> None:
 
     # SeaweedFS also binds its ports (and +10000) on 127.0.0.1, whatever its address.
     def weed_ports(t):
-        s3 = t.s3
+        s3 = t.one("s3")
         ports = {s3.port, s3.opt("master_port"), s3.opt("volume_port"), s3.opt("filer_port")}
         return ports | {p + 10000 for p in ports}
 
@@ -75,12 +77,12 @@ def test_test_topology_shares_no_listener_with_local() -> None:
 
 def test_defaults_are_filled_in() -> None:
     topo = loads(MINIMAL)
-    web = topo.web[0]
+    web = topo.by_role("web")[0]
     assert web.port == 8000
     assert web.opt("processes") == 1
     assert topo.database.name == "tiers"
     assert topo.storage.addressing_style == "path"
-    assert topo.workers == ()
+    assert topo.by_role("worker") == ()
 
 
 def _broken(old: str, new: str) -> str:
@@ -166,7 +168,7 @@ def test_public_names_reach_the_django_environment() -> None:
             '[media.media]\naddress = "127.9.4.2"\npublic_url = "https://media.example.com/"',
         )
     )
-    env = web_environment(topo, topo.web[0], PATHS, SECRETS)
+    env = web_environment(topo, topo.by_role("web")[0], PATHS, SECRETS)
     assert env["DJANGO_ALLOWED_HOSTS"] == "127.9.0.1,127.9.1.1,localhost,shop.example.com"
     assert env["MEDIA_URL"] == "https://media.example.com/media/"
     assert env["STATIC_URL"] == "https://media.example.com/static/"

@@ -1,14 +1,15 @@
 """Failover where the query runs: a router only names an alias, so a replica that dies between the health
 check and the connect (or mid-request) is handled by the database backend (dbrouter.backends.postgresql).
 
-Pure helper (fallback_targets) + the glue used by the backend and by the end of a routing context.
+Pure helper (fallback_targets) + the glue used by the backend (targets_for). Closing the substitute
+connections at the end of a routing context is dbrouter.context.close_substituted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .. import decision
+from .. import decision, runtime
 from ..conf import RouterConfig
 from ..context import RoutingContext
 
@@ -27,9 +28,7 @@ def fallback_targets(
 
 
 def targets_for(failed: str, cfg: RouterConfig, ctx: RoutingContext | None) -> list[str]:
-    from ..health import get_registry
-
-    registry = get_registry()
+    registry = runtime.get_registry()
     min_lsn = ctx.min_lsn if ctx is not None else None
 
     def assess_alias(alias: str) -> str:
@@ -42,19 +41,3 @@ def targets_for(failed: str, cfg: RouterConfig, ctx: RoutingContext | None) -> l
         )
 
     return fallback_targets(failed, cfg.read_aliases, assess_alias, cfg.primary_alias)
-
-
-def close_substituted(ctx: RoutingContext) -> None:
-    """Close connections that were opened to a substitute server, so the alias reconnects to its own node
-    next time (matters with persistent connections and in long-running task workers)."""
-    if not ctx.substitutes:
-        return
-    from django.db import connections
-
-    for alias in ctx.substitutes:
-        try:
-            conn = connections[alias]
-            if getattr(conn, "dbrouter_target", alias) != alias and not conn.in_atomic_block:
-                conn.close()
-        except Exception:
-            pass

@@ -1,6 +1,6 @@
-# The smallest useful Tiers cluster: one lb, two web nodes, one memcached node, the media host, and
-# either three Patroni nodes (default) or an RDS writer with one replica. Disposable: buckets and the
-# secret are deleted with `terraform destroy`, and the RDS writer is not deletion-protected.
+# The smallest useful Tiers cluster: one lb, two web nodes, one task worker, one memcached node, the media
+# host, and either three Patroni nodes (default) or an RDS writer with one replica. Disposable: buckets and
+# the secret are deleted with `terraform destroy`, and the RDS writer is not deletion-protected.
 
 provider "aws" {
   region = var.region
@@ -18,6 +18,7 @@ module "tiers" {
   database_mode = var.database_mode
 
   web_count        = 2
+  worker_count     = 1
   cache_node_count = 1
   cache_node_type  = "cache.t4g.micro"
 

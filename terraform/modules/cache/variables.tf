@@ -46,7 +46,7 @@ variable "subnet_ids" {
 
 variable "security_group_id" {
   type        = string
-  description = "Security group of the cache role (admits 11211 from web nodes only)."
+  description = "Security group of the cache role (admits 11211 from web and worker nodes only)."
 }
 
 variable "tags" {

@@ -1,5 +1,6 @@
 # The VPC of one Tiers cluster and the security groups that encode every allowed tier-to-tier flow.
-# All flows live here, in one table, so the network policy can be read (and reviewed) in one place.
+# The flows are one table, the role registry's tiers_flows (terraform/roles.tf.json, generated from
+# deploy/roles/), so the network policy is read and reviewed in one place; this module only applies it.
 
 data "aws_availability_zones" "available" {
   state = "available"
@@ -93,8 +94,8 @@ resource "aws_route_table_association" "private" {
   route_table_id = aws_route_table.private.id
 }
 
-# S3 gateway endpoint: S3 traffic from web and media hosts stays inside AWS (no NAT charges), and the
-# media buckets' policy admits reads only through this endpoint.
+# S3 gateway endpoint: S3 traffic from the hosts that reach S3 (web, worker, media) stays inside AWS (no
+# NAT charges), and the media buckets' policy admits reads only through this endpoint.
 resource "aws_vpc_endpoint" "s3" {
   vpc_id            = aws_vpc.this.id
   service_name      = "com.amazonaws.${data.aws_region.current.name}.s3"
@@ -104,9 +105,43 @@ resource "aws_vpc_endpoint" "s3" {
 }
 
 # --- security groups ---------------------------------------------------------------------------------
-# One group per role; rules below. Groups carry no inline rules so the rule resources own them all.
+# Every fact below comes from the role registry (deploy/roles/, generated into terraform/roles.tf.json and
+# passed in by the root module as var.roles and var.flows); nothing here names a role.
 locals {
-  roles = toset(["lb", "web", "media", "db", "dbproxy", "etcd", "cache"])
+  # One group per role the root passes, whatever the mode: roles absent in this mode (etcd and dbproxy
+  # under RDS) keep an unused, rule-less group, so switching modes never renames or recreates groups.
+  # Groups carry no inline rules, so the rule resources below own them all.
+  roles = toset(keys(var.roles))
+
+  # Tier-to-tier flows of this mode: traffic from the `from` group to the `to` group on `port`. Each
+  # becomes an egress rule on `from` and an ingress rule on `to`.
+  flows = {
+    for name, f in var.flows : name => { from = f.from, to = f.to, port = f.port, why = f.why }
+    if contains(f.modes, var.database_mode)
+  }
+
+  # Roles with EC2 hosts of ours in this mode (managed services need no outbound rules).
+  instance_roles = sort([for role, r in var.roles : role if contains(r.instances_in, var.database_mode)])
+
+  # Outbound to the internet through the NAT (or the IGW for public hosts): Debian mirrors (80/443),
+  # the release source and AWS APIs (SSM, Secrets Manager) over 443.
+  outbound = merge([
+    for role in local.instance_roles : {
+      "${role}-https" = { role = role, port = 443 }
+      "${role}-http"  = { role = role, port = 80 }
+    }
+  ]...)
+
+  # Hosts that read or write the buckets: HTTPS to S3's prefix list (the gateway endpoint).
+  s3_roles = toset([for role in local.instance_roles : role if var.roles[role].reaches_s3])
+
+  # Public roles reachable from allowed_http_cidrs (a missing port is reported by the groups' precondition).
+  public_roles = sort([for role, r in var.roles : role if r.public && contains(r.exists_in, var.database_mode)])
+  public_ingress = merge([
+    for cidr in var.allowed_http_cidrs : {
+      for role in local.public_roles : "${role}-${cidr}" => { role = role, port = lookup(var.public_ports, role, null), cidr = cidr }
+    }
+  ]...)
 }
 
 resource "aws_security_group" "role" {
@@ -118,47 +153,16 @@ resource "aws_security_group" "role" {
 
   lifecycle {
     create_before_destroy = true
-  }
-}
-
-locals {
-  patroni = var.database_mode == "patroni"
-
-  # Tier-to-tier flows: traffic from the `from` group to the `to` group on `port`. Each becomes an
-  # egress rule on `from` and an ingress rule on `to`.
-  flows_common = {
-    "lb-web-http"        = { from = "lb", to = "web", port = 8000, why = "HAProxy to uWSGI (requests and /readyz checks)" }
-    "web-db-postgres"    = { from = "web", to = "db", port = 5432, why = "Django to PostgreSQL (primary/writer and replica reads)" }
-    "web-cache-memcache" = { from = "web", to = "cache", port = 11211, why = "Django to memcached" }
-  }
-  flows_patroni = {
-    "web-dbproxy-postgres" = { from = "web", to = "dbproxy", port = 5432, why = "Django writes through dbproxy (follows the Patroni leader)" }
-    "dbproxy-db-postgres"  = { from = "dbproxy", to = "db", port = 5432, why = "dbproxy to the current leader" }
-    "dbproxy-db-patroni"   = { from = "dbproxy", to = "db", port = 8008, why = "dbproxy health check on Patroni /primary" }
-    "db-db-replication"    = { from = "db", to = "db", port = 5432, why = "streaming replication and pg_rewind between members" }
-    "db-db-patroni"        = { from = "db", to = "db", port = 8008, why = "Patroni REST between members (failover checks)" }
-    "db-etcd-client"       = { from = "db", to = "etcd", port = 2379, why = "Patroni to etcd (leader lock)" }
-    "etcd-etcd-peer"       = { from = "etcd", to = "etcd", port = 2380, why = "etcd raft peers" }
-    "etcd-etcd-client"     = { from = "etcd", to = "etcd", port = 2379, why = "etcd members health-checking each other" }
-  }
-  flows = merge(local.flows_common, local.patroni ? local.flows_patroni : {})
-
-  # Outbound to the internet through the NAT (or the IGW for public hosts): Debian mirrors (80/443),
-  # the release source and AWS APIs (SSM, Secrets Manager) over 443. Managed services need none.
-  outbound_roles = local.patroni ? ["lb", "web", "media", "db", "dbproxy", "etcd"] : ["lb", "web", "media"]
-  outbound = merge([
-    for role in local.outbound_roles : {
-      "${role}-https" = { role = role, port = 443 }
-      "${role}-http"  = { role = role, port = 80 }
+    # Checked here, before any rule indexes a group: a clear message instead of an "invalid key" error.
+    precondition {
+      condition     = alltrue([for f in values(var.flows) : contains(keys(var.roles), f.from) && contains(keys(var.roles), f.to)])
+      error_message = "Every flow must run between roles in var.roles (flows to the object store go through var.roles' reaches_s3, not var.flows)."
     }
-  ]...)
-
-  public_ingress = merge([
-    for cidr in var.allowed_http_cidrs : {
-      "lb-${cidr}"    = { role = "lb", port = var.lb_port, cidr = cidr }
-      "media-${cidr}" = { role = "media", port = var.media_port, cidr = cidr }
+    precondition {
+      condition     = alltrue([for role, r in var.roles : contains(keys(var.public_ports), role) if r.public])
+      error_message = "Every public role needs its port in var.public_ports."
     }
-  ]...)
+  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "flow" {
@@ -194,9 +198,9 @@ resource "aws_vpc_security_group_ingress_rule" "public" {
   tags              = merge(var.tags, { Name = each.key })
 }
 
-# Web and media hosts reach S3 through the gateway endpoint; the prefix list names S3's ranges.
+# Hosts that reach S3 do so through the gateway endpoint; the prefix list names S3's ranges.
 resource "aws_vpc_security_group_egress_rule" "s3" {
-  for_each          = toset(["web", "media"])
+  for_each          = local.s3_roles
   security_group_id = aws_security_group.role[each.key].id
   prefix_list_id    = aws_vpc_endpoint.s3.prefix_list_id
   ip_protocol       = "tcp"

@@ -14,7 +14,7 @@ output "public_subnet_ids" {
 }
 
 output "private_subnet_ids" {
-  description = "Private subnet IDs, one per availability zone (web, database, cache)."
+  description = "Private subnet IDs, one per availability zone (web, worker, database, cache)."
   value       = aws_subnet.private[*].id
 }
 
@@ -24,11 +24,11 @@ output "s3_endpoint_id" {
 }
 
 output "security_group_ids" {
-  description = "Security group ID per role: lb, web, media, db, dbproxy, etcd, cache."
+  description = "Security group ID per role of var.roles (every registry role but the object store: lb, web, worker, media, db, dbproxy, etcd, cache)."
   value       = { for role, sg in aws_security_group.role : role => sg.id }
 }
 
 output "flows" {
-  description = "The allowed tier-to-tier flows (name => from, to, port, why), for review and docs."
+  description = "The tier-to-tier flows of this database mode (name => from, to, port, why), for review and docs; S3 egress is not among them."
   value       = local.flows
 }

@@ -38,23 +38,56 @@ variable "allowed_http_cidrs" {
   }
 }
 
-variable "lb_port" {
-  type        = number
-  description = "Port HAProxy serves the site on (the topology's [lb] port)."
+variable "public_ports" {
+  type        = map(number)
+  description = "Port each public role (registry `public = true`: lb, media) serves allowed_http_cidrs on, e.g. { lb = 80, media = 80 }: the topology's [lb] and [media] port."
 
   validation {
-    condition     = var.lb_port >= 1 && var.lb_port <= 65535
-    error_message = "lb_port must be a port number 1-65535."
+    condition     = alltrue([for p in values(var.public_ports) : p >= 1 && p <= 65535 && floor(p) == p])
+    error_message = "public_ports values must be port numbers 1-65535."
   }
 }
 
-variable "media_port" {
-  type        = number
-  description = "Port the nginx media host serves /media and /static on (the topology's [media] port)."
+variable "roles" {
+  type = map(object({
+    exists_in    = list(string)
+    instances_in = list(string)
+    public       = bool
+    reaches_s3   = bool
+  }))
+  description = "The registry's roles that get a security group (tiers_roles minus the object store, which S3 itself replaces), with the facts this module needs: the database modes the role exists in and runs on our EC2 hosts in (those get outbound 80/443), whether allowed_http_cidrs reach it, whether its hosts reach S3."
 
   validation {
-    condition     = var.media_port >= 1 && var.media_port <= 65535
-    error_message = "media_port must be a port number 1-65535."
+    condition = alltrue([
+      for r in values(var.roles) : alltrue([for m in concat(r.exists_in, r.instances_in) : contains(["patroni", "rds"], m)])
+    ])
+    error_message = "roles: exists_in and instances_in may only name the modes \"patroni\" and \"rds\"."
+  }
+  validation {
+    condition     = alltrue([for r in values(var.roles) : alltrue([for m in r.instances_in : contains(r.exists_in, m)])])
+    error_message = "roles: a role can run on instances only in modes it exists in (instances_in within exists_in)."
+  }
+}
+
+variable "flows" {
+  type = map(object({
+    from  = string
+    to    = string
+    port  = number
+    modes = list(string)
+    why   = string
+  }))
+  description = "The registry's security-group table (tiers_flows without the rows to the object store): name => traffic from the `from` role's group to the `to` role's group on TCP `port`, in the database `modes` listed; `why` becomes the rules' description."
+
+  validation {
+    condition     = alltrue([for f in values(var.flows) : f.port >= 1 && f.port <= 65535 && floor(f.port) == f.port])
+    error_message = "flows: every port must be a port number 1-65535."
+  }
+  validation {
+    condition = alltrue([
+      for f in values(var.flows) : length(f.modes) > 0 && alltrue([for m in f.modes : contains(["patroni", "rds"], m)])
+    ])
+    error_message = "flows: modes must be a non-empty list of \"patroni\" and \"rds\"."
   }
 }
 

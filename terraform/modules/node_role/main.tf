@@ -1,6 +1,6 @@
 # The IAM identity of one node role: SSM Session Manager (no SSH keys, no open port 22), read access
-# to the topology parameter, the cluster secret (web and database nodes only), plus the role's own
-# policies (S3 for web and media).
+# to the topology parameter, the cluster secret (roles the registry gives secrets: web, worker, db), plus
+# the role's own policies (S3 for web, worker and media).
 
 data "aws_partition" "current" {}
 

@@ -17,7 +17,7 @@ variable "secret_arn" {
 variable "read_secret" {
   type        = bool
   default     = false
-  description = "Whether the role may read the cluster secret (web and database nodes only: lb, media, etcd and dbproxy configs hold no secret)."
+  description = "Whether the role may read the cluster secret (web, worker and database nodes only: lb, media, etcd and dbproxy configs hold no secret)."
 }
 
 variable "topology_parameter_arn" {

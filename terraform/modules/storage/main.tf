@@ -1,7 +1,7 @@
 # Object storage and its front: three S3 buckets and the nginx media host that serves two of them.
 #  - media:   user uploads; served to browsers only through the media host
 #  - static:  collectstatic output (hashed names); served through the media host
-#  - private: files no browser may fetch (exports, order documents); web nodes only
+#  - private: files no browser may fetch (exports, order documents); web and worker nodes only
 # Every bucket blocks public access, is versioned and encrypted, and refuses plain HTTP.
 
 locals {

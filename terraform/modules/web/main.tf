@@ -1,4 +1,9 @@
-# N identical, stateless web nodes (Django under uWSGI) in the private subnets, behind the HAProxy lb.
+# N identical, stateless Django application nodes of one role, in the private subnets:
+#  - web:    Django under uWSGI, behind the HAProxy lb;
+#  - worker: the background-task workers (django-tasks), which listen on nothing.
+# Both run the same release with the same needs (read/write on the buckets, the cluster secret, SSM); only
+# the program node-install starts differs, and deploy/ decides that from the role. So one module serves
+# both roles (var.role) rather than two copies of the same instance, IAM and placement code.
 
 data "aws_iam_policy_document" "s3" {
   statement {
@@ -15,15 +20,15 @@ data "aws_iam_policy_document" "s3" {
 
 module "role" {
   source                 = "../node_role"
-  name                   = "${var.name}-web"
+  name                   = "${var.name}-${var.role}"
   secret_arn             = var.secret_arn
-  read_secret            = true
+  read_secret            = var.read_secret
   topology_parameter_arn = var.topology_parameter_arn
   policies               = { s3 = data.aws_iam_policy_document.s3.json }
   tags                   = var.tags
 }
 
-resource "aws_instance" "web" {
+resource "aws_instance" "node" {
   count                  = var.node_count
   ami                    = var.ami_id
   instance_type          = var.instance_type
@@ -44,14 +49,20 @@ resource "aws_instance" "web" {
   }
 
   tags = merge(var.tags, {
-    Name      = "${var.name}-web${count.index + 1}"
-    TiersRole = "web"
-    TiersNode = "web${count.index + 1}"
+    Name      = "${var.name}-${var.role}${count.index + 1}"
+    TiersRole = var.role
+    TiersNode = "${var.role}${count.index + 1}"
   })
 
   lifecycle {
-    # A new AMI or boot script must not restart every web node at once: replace nodes one by one
-    # (terraform apply -replace=...) while `make deploy` drains them in HAProxy.
+    # A new AMI or boot script must not restart every node at once: replace nodes one by one
+    # (terraform apply -replace=...) while `make deploy` drains web nodes in HAProxy.
     ignore_changes = [ami, user_data]
   }
+}
+
+# The instances were aws_instance.web before the module served workers too.
+moved {
+  from = aws_instance.web
+  to   = aws_instance.node
 }

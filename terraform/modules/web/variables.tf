@@ -18,6 +18,21 @@ variable "ami_id" {
   }
 }
 
+variable "role" {
+  type        = string
+  description = "The registry role these nodes run (web or worker): names the nodes (<role>1..<role>N), their IAM role and their TiersRole tag."
+
+  validation {
+    condition     = contains(["web", "worker"], var.role)
+    error_message = "role must be \"web\" or \"worker\" (the Django application roles)."
+  }
+}
+
+variable "read_secret" {
+  type        = bool
+  description = "Whether the nodes may read the cluster secret (the registry lists secret fields for the role)."
+}
+
 variable "secret_arn" {
   type        = string
   description = "ARN of the Secrets Manager secret holding the cluster's passwords and keys."
@@ -47,17 +62,17 @@ variable "tags" {
 
 variable "node_count" {
   type        = number
-  description = "Number of web nodes (web1..webN), spread over the private subnets."
+  description = "Number of nodes (<role>1..<role>N), spread over the private subnets; 0 is allowed (no workers). The root module requires at least one web node."
 
   validation {
-    condition     = var.node_count >= 1 && floor(var.node_count) == var.node_count
-    error_message = "node_count must be a whole number >= 1."
+    condition     = var.node_count >= 0 && floor(var.node_count) == var.node_count
+    error_message = "node_count must be a whole number >= 0."
   }
 }
 
 variable "instance_type" {
   type        = string
-  description = "EC2 instance type of the web nodes."
+  description = "EC2 instance type of the nodes."
 
   validation {
     condition     = can(regex("^[a-z0-9-]+\\.[a-z0-9]+$", var.instance_type))
@@ -67,7 +82,7 @@ variable "instance_type" {
 
 variable "subnet_ids" {
   type        = list(string)
-  description = "Private subnets to place web nodes in (round-robin, one AZ after another)."
+  description = "Private subnets to place the nodes in (round-robin, one AZ after another)."
 
   validation {
     condition     = length(var.subnet_ids) >= 1
@@ -77,17 +92,17 @@ variable "subnet_ids" {
 
 variable "security_group_id" {
   type        = string
-  description = "Security group of the web role (from the network module)."
+  description = "Security group of the nodes' role (from the network module)."
 }
 
 variable "user_data" {
   type        = string
-  description = "cloud-init user_data script of a web node; the node learns its name from its TiersNode tag."
+  description = "cloud-init user_data script of the role; each node learns its name from its TiersNode tag."
 }
 
 variable "bucket_arns" {
   type        = list(string)
-  description = "ARNs of the buckets web nodes read and write (media, static, private)."
+  description = "ARNs of the buckets the nodes read and write (media, static, private)."
 
   validation {
     condition     = length(var.bucket_arns) >= 1 && alltrue([for a in var.bucket_arns : startswith(a, "arn:")])

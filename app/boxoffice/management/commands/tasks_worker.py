@@ -1,6 +1,6 @@
 """``manage.py tasks_worker``: django-tasks-db's worker (``db_worker``) with retries and crash recovery.
 
-The worker node's supervised program (deploy/programs.py). See boxoffice.worker and docs/MEDIA.md.
+The worker node's supervised program (deploy/roles/worker.py). See boxoffice.worker and docs/MEDIA.md.
 """
 
 from __future__ import annotations

@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import connections
 from django.db.backends.postgresql import base as pg
 from django.db.backends.utils import CursorWrapper
 from django.db.utils import InterfaceError, OperationalError
 
-from ... import decision, metrics
-from ...conf import get_config
+from ... import decision, metrics, runtime
 from ...context import current
 from ..failover import targets_for
 
@@ -63,25 +63,21 @@ class DatabaseWrapper(pg.DatabaseWrapper):
     dbrouter_target: str | None = None
 
     def _is_read_alias(self) -> bool:
-        return self.alias in get_config().read_aliases
+        return self.alias in runtime.get_config().read_aliases
 
     def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
         if self._is_read_alias():
             # A hung or unreachable replica must not stall a request for libpq's default (forever).
-            params.setdefault("connect_timeout", max(1, round(get_config().connect_timeout)))
+            params.setdefault("connect_timeout", max(1, round(runtime.get_config().connect_timeout)))
         return params
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         if not self._is_read_alias():
             self.dbrouter_target = self.alias
             return super().get_new_connection(conn_params)
-        from django.db import connections
-
-        from ...health import get_registry
-
-        cfg = get_config()
-        registry = get_registry()
+        cfg = runtime.get_config()
+        registry = runtime.get_registry()
         ctx = current()
         if not registry.is_down(self.alias):
             try:
@@ -119,12 +115,10 @@ class DatabaseWrapper(pg.DatabaseWrapper):
         """After a failed read statement: mark the server down and reconnect elsewhere. False = re-raise."""
         if not self._is_read_alias() or self.in_atomic_block:
             return False
-        from ...health import get_registry
-
         failed = self.dbrouter_target or self.alias
-        if failed == get_config().primary_alias:
+        if failed == runtime.get_config().primary_alias:
             return False
-        get_registry().mark_down(failed, str(exc).strip())
+        runtime.get_registry().mark_down(failed, str(exc).strip())
         ctx = current()
         if ctx is not None:
             ctx.failed_midway.add(failed)

@@ -10,7 +10,7 @@ from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from .paths import StatePaths
+from ..model.paths import StatePaths
 
 
 class Supervisor:
@@ -75,9 +75,6 @@ class Supervisor:
         for name in added:
             proxy.addProcessGroup(name)
         return [*added, *changed, *removed]
-
-    def stop_all(self) -> None:
-        self._proxy().stopAllProcesses(True)
 
     def shutdown(self) -> None:
         self._proxy().shutdown()

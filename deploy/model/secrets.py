@@ -1,8 +1,9 @@
 """Passwords and keys of one cluster.
 
 Local clusters generate theirs once into ``<state>/secrets.json`` (mode 0600);
-production hosts pass them in the environment. Renderers receive a
-:class:`Secrets` and never read files themselves.
+production hosts receive a JSON file. Renderers receive a :class:`Secrets` and never
+read files themselves; a node's renderers receive only the fields its role declares
+(:meth:`Secrets.only`), the others replaced by a marker that names them.
 """
 
 from __future__ import annotations
@@ -35,14 +36,30 @@ class Secrets:
         )
 
     @classmethod
-    def placeholder(cls) -> Secrets:
-        """For hosts whose configs hold no secret (lb, media, etcd, dbproxy, cache): nothing real to leak."""
-        return cls(**{f.name: "unused" for f in fields(cls)})
+    def none(cls) -> Secrets:
+        """Every field withheld: what a role that receives no secret renders with."""
+        return cls(**{n: withheld(n) for n in field_names()})
+
+    def only(self, names: frozenset[str]) -> Secrets:
+        """These secrets with every field not in ``names`` withheld (see :func:`withheld`)."""
+        unknown = names - set(field_names())
+        if unknown:
+            raise ValueError(f"no such secret(s): {', '.join(sorted(unknown))}")
+        return Secrets(**{n: getattr(self, n) if n in names else withheld(n) for n in field_names()})
 
     @classmethod
     def fixed_for_tests(cls) -> Secrets:
         """Stable values for renderer unit tests (never used by a running cluster)."""
         return cls(**{f.name: f"test-{f.name}" for f in fields(cls)})
+
+
+def field_names() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(Secrets))
+
+
+def withheld(name: str) -> str:
+    """What a renderer sees for a secret its role does not receive: a rendered file holding it is a bug."""
+    return f"<withheld:{name}>"
 
 
 def load_or_create(path: Path) -> Secrets:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,11 @@ class StatePaths:
     @property
     def secrets(self) -> Path:
         return self.root / "secrets.json"
+
+    @property
+    def last_leader(self) -> Path:
+        """The DB node that led when the cluster was last stopped (it starts first next time)."""
+        return self.root / "last-leader"
 
     @property
     def venv(self) -> Path:

@@ -23,15 +23,16 @@ import ipaddress
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .haproxy_api import HAProxyAPI
-from .render.haproxy import LB_BACKEND, dynamic_server_args
-from .topology import Node, Topology, TopologyError
-
-if TYPE_CHECKING:
-    from .cluster import Cluster
-    from .progress import Progress
+from ..clients import haproxy, probes
+from ..clients.haproxy import RuntimeAPI
+from ..model.defaults import DRAIN_TIMEOUT_S, UP_TIMEOUT_S
+from ..model.topology import Node, Topology, TopologyError
+from ..render.haproxy import LB_BACKEND, dynamic_server_args
+from . import supervision
+from .context import Cluster
+from .lifecycle import write_configs
+from .progress import Progress
 
 _NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<n>\d+)$")
 
@@ -58,7 +59,7 @@ def save_overlay(state_root: Path, count: int | None) -> None:
 
 def extra_web_nodes(topo: Topology, count: int) -> list[Node]:
     """The nodes ``count`` web nodes need beyond the topology file's (pure)."""
-    base = list(topo.web)
+    base = list(topo.by_role("web"))
     if count < len(base):
         raise TopologyError(
             f"{topo.source} defines {len(base)} web nodes; scale cannot go below them "
@@ -87,7 +88,7 @@ def extra_web_nodes(topo: Topology, count: int) -> list[Node]:
 
 def scaled(topo: Topology, count: int | None) -> Topology:
     """``topo`` with ``count`` web nodes (the extra ones right after the file's last web node)."""
-    if count is None or count == len(topo.web):
+    if count is None or count == len(topo.by_role("web")):
         return topo
     extra = extra_web_nodes(topo, count)
     nodes = list(topo.nodes)
@@ -97,21 +98,18 @@ def scaled(topo: Topology, count: int | None) -> Topology:
 
 # ------------------------------------------------------------------ the command
 def scale(
-    cluster: Cluster, base: Topology, count: int, progress: Progress, drain_timeout_s: float = 30.0
+    cluster: Cluster, base: Topology, count: int, progress: Progress, drain_timeout_s: float = DRAIN_TIMEOUT_S
 ) -> None:
     """Bring the cluster to ``count`` web nodes. ``base`` is the topology file without the overlay."""
-    from . import probes
-    from .cluster import Cluster as ClusterCls
-
     current = cluster.topo
     target = scaled(base, count)
-    have = [n.name for n in current.web]
-    want = [n.name for n in target.web]
-    api = HAProxyAPI(cluster.paths.haproxy_admin_sock)
+    have = [n.name for n in current.by_role("web")]
+    want = [n.name for n in target.by_role("web")]
+    api = RuntimeAPI(cluster.paths.haproxy_admin_sock)
     sup = cluster.supervisor
-    new_cluster = ClusterCls(target, cluster.paths)
-    added = [n for n in target.web if n.name not in have]
-    removed = [n for n in reversed(current.web) if n.name not in want]
+    new_cluster = Cluster(target, cluster.paths)
+    added = [n for n in target.by_role("web") if n.name not in have]
+    removed = [n for n in reversed(current.by_role("web")) if n.name not in want]
     if not added and not removed:
         progress.say(f"already {count} web nodes ({', '.join(have)})")
         return
@@ -121,76 +119,49 @@ def scale(
             raise RuntimeError("no live release: run `up` first")
         for node in added:
             cluster.releases.set_node(node.name, live)
-        save_overlay(cluster.paths.root, count if count != len(base.web) else None)
+        save_overlay(cluster.paths.root, count if count != len(base.by_role("web")) else None)
         with progress.step(f"rendering configs for {', '.join(n.name for n in added)} (release {live})"):
-            new_cluster.write_configs()
+            write_configs(new_cluster)
             sup.update()
         for node in added:
             with progress.step(f"{node.name}: start, wait for /readyz"):
                 sup.start(node.name, wait=False)
-                probes.wait_for(
-                    lambda n=node: probes.http_get(n.address, n.port, "/readyz", timeout=3.0)[0] == 200,
-                    f"{node.name} /readyz",
-                    60,
-                )
+                supervision.wait_ready(sup, [node])
             with progress.step(f"{node.name}: add to HAProxy (runtime API), wait for UP"):
-                if _server_exists(api, node.name):
-                    api.set_state(LB_BACKEND, node.name, "maint")
-                else:
-                    _expect(
-                        api, f"add server {LB_BACKEND}/{node.name} {dynamic_server_args(node)}", "New server"
-                    )
-                _expect(api, f"enable health {LB_BACKEND}/{node.name}", "")
-                api.set_state(LB_BACKEND, node.name, "ready")
-                probes.wait_for(
-                    lambda n=node: _status(api, n.name) == "UP", f"HAProxy to mark {node.name} UP", 20
-                )
+                add(api, node)
     for node in removed:
-        with progress.step(f"{node.name}: drain, wait for in-flight requests, maint"):
-            if _server_exists(api, node.name):
-                api.set_state(LB_BACKEND, node.name, "drain")
-                probes.wait_for(
-                    lambda n=node: _scur(api, n.name) == 0, f"{node.name} to drain", drain_timeout_s, 0.1
-                )
-                api.set_state(LB_BACKEND, node.name, "maint")
-        with progress.step(f"{node.name}: remove from HAProxy (runtime API), stop"):
-            if _server_exists(api, node.name):
-                # del server wants no connection left, idle ones included; they close right after maint.
-                probes.wait_for(
-                    lambda n=node: _try_del(api, n.name), f"HAProxy to delete {node.name}", drain_timeout_s
-                )
+        with progress.step(f"{node.name}: drain, wait for in-flight requests, maint, remove from HAProxy"):
+            remove(api, node, drain_timeout_s)
+        with progress.step(f"{node.name}: stop"):
             sup.stop(node.name)
             cluster.releases.forget_node(node.name)
     if removed:
-        save_overlay(cluster.paths.root, count if count != len(base.web) else None)
+        save_overlay(cluster.paths.root, count if count != len(base.by_role("web")) else None)
         with progress.step("rendering configs without " + ", ".join(n.name for n in removed)):
-            new_cluster.write_configs()
+            write_configs(new_cluster)
             sup.update()
     progress.say(f"web nodes: {', '.join(want)}")
 
 
-def _expect(api: HAProxyAPI, command: str, prefix: str) -> None:
-    out = api.command(command).strip()
-    if (prefix and not out.startswith(prefix)) or (not prefix and out):
-        raise RuntimeError(f"HAProxy refused {command!r}: {out}")
+def add(api: RuntimeAPI, node: Node) -> None:
+    """Into the site backend with no reload: add server (starts in maint), enable health, ready, UP."""
+    if api.server(LB_BACKEND, node.name) is not None:
+        api.set_state(LB_BACKEND, node.name, "maint")
+    else:
+        api.expect(haproxy.add_server(LB_BACKEND, node.name, dynamic_server_args(node)), "New server")
+    api.expect(haproxy.enable_health(LB_BACKEND, node.name))
+    haproxy.put_back(api, LB_BACKEND, node.name, UP_TIMEOUT_S + 5)
 
 
-def _rows(api: HAProxyAPI) -> dict[str, dict[str, str]]:
-    return {r["svname"]: r for r in api.stats() if r["pxname"] == LB_BACKEND}
+def remove(api: RuntimeAPI, node: Node, drain_timeout_s: float) -> None:
+    """Out of the site backend: the same drain as a deploy, then del server."""
+    if api.server(LB_BACKEND, node.name) is None:
+        return
+    haproxy.drain(api, LB_BACKEND, node.name, drain_timeout_s)
+    # del server wants no connection left, idle ones included; they close right after maint.
+    probes.wait_for(lambda: _try_del(api, node.name), f"HAProxy to delete {node.name}", drain_timeout_s)
 
 
-def _server_exists(api: HAProxyAPI, name: str) -> bool:
-    return name in _rows(api)
-
-
-def _status(api: HAProxyAPI, name: str) -> str:
-    return _rows(api).get(name, {}).get("status", "")
-
-
-def _scur(api: HAProxyAPI, name: str) -> int:
-    return int(_rows(api).get(name, {}).get("scur", "0") or 0)
-
-
-def _try_del(api: HAProxyAPI, name: str) -> bool:
-    out = api.command(f"del server {LB_BACKEND}/{name}").strip()
+def _try_del(api: RuntimeAPI, name: str) -> bool:
+    out = api.command(haproxy.del_server(LB_BACKEND, name)).strip()
     return out.startswith("Server deleted") or "No such server" in out

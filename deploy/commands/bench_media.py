@@ -19,9 +19,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .bench import WrkResult, median_runs
-from .cluster import Cluster
+from .context import Cluster
 from .progress import Progress
+from .wrk import WrkResult, median_runs
 
 BENCH_KEY = "events/bench/sample-1200x800.jpg"  # the Django bench view streams only events/
 
@@ -51,7 +51,7 @@ def ensure_bench_object(cluster: Cluster) -> bytes:
     from botocore.config import Config
     from PIL import Image
 
-    s3node, storage, secrets = cluster.topo.s3, cluster.topo.storage, cluster.secrets
+    s3node, storage, secrets = cluster.topo.one("s3"), cluster.topo.storage, cluster.secrets
     client = boto3.client(
         "s3",
         endpoint_url=storage.endpoint_url or f"http://{s3node.address}:{s3node.port}",
@@ -77,8 +77,8 @@ def media_tier(cluster: Cluster, progress: Progress) -> list[str]:
     topo = cluster.topo
     with progress.step("media: putting the sample JPEG into the media bucket"):
         body = ensure_bench_object(cluster)
-    media = f"http://{topo.media.address}:{topo.media.port}/media/{BENCH_KEY}"
-    web = topo.web[0]
+    media = f"http://{topo.one('media').address}:{topo.one('media').port}/media/{BENCH_KEY}"
+    web = topo.by_role("web")[0]
     django = f"http://{web.address}:{web.port}/_bench/media/{BENCH_KEY}"
     assert urllib.request.urlopen(media, timeout=10).read() == body, "the media host served other bytes"
     assert urllib.request.urlopen(django, timeout=10).read() == body, "Django streamed other bytes"
@@ -87,7 +87,7 @@ def media_tier(cluster: Cluster, progress: Progress) -> list[str]:
     (root / "tmp").mkdir()
     (root / "media" / BENCH_KEY).parent.mkdir(parents=True)
     (root / "media" / BENCH_KEY).write_bytes(body)
-    address, port = topo.media.address.rsplit(".", 1)[0] + ".250", 8099
+    address, port = topo.one("media").address.rsplit(".", 1)[0] + ".250", 8099
     (root / "nginx.conf").write_text(DISK_NGINX.format(root=root, address=address, port=port))
     disk = f"http://{address}:{port}/media/{BENCH_KEY}"
     proc = subprocess.Popen(["/usr/sbin/nginx", "-p", str(root), "-c", str(root / "nginx.conf")])

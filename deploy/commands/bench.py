@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
-import shutil
 import subprocess
 import threading
 import time
@@ -22,63 +20,14 @@ from datetime import UTC, datetime
 from http.cookiejar import CookieJar
 from pathlib import Path
 
-from .cluster import Cluster
+from .bench_media import media_tier
+from .context import Cluster
+from .django_ops import django_env
 from .progress import Progress
+from .wrk import median_runs
 
 BEGIN = "<!-- bench:begin (written by `make bench`; edit outside these markers) -->"
 END = "<!-- bench:end -->"
-
-
-@dataclass
-class WrkResult:
-    url: str
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    requests: int
-
-    def row(self, label: str) -> str:
-        return f"| {label} | {self.rps:,.0f} | {self.p50_ms:.1f} | {self.p99_ms:.1f} | {self.requests:,} | {self.errors} |"
-
-
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def _ms(text: str) -> float:
-    m = re.match(r"([\d.]+)(us|ms|s)$", text.strip())
-    if not m:
-        raise ValueError(f"cannot read wrk latency {text!r}")
-    return float(m.group(1)) * _UNITS[m.group(2)]
-
-
-def parse_wrk(url: str, output: str) -> WrkResult:
-    """Read requests/s, p50, p99, request and error counts from `wrk --latency` output."""
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p50 = _ms(re.search(r"\s50%\s+(\S+)", output).group(1))
-    p99 = _ms(re.search(r"\s99%\s+(\S+)", output).group(1))
-    requests = int(re.search(r"(\d+) requests in", output).group(1))
-    errors = 0
-    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    if sock:
-        errors += sum(int(x) for x in sock.groups())
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if non2xx:
-        errors += int(non2xx.group(1))
-    return WrkResult(url, rps, p50, p99, errors, requests)
-
-
-def wrk(url: str, seconds: int = 8, connections: int = 16, threads: int = 2) -> WrkResult:
-    if not shutil.which("wrk"):
-        raise RuntimeError("wrk is missing: `make up` installs it (Debian package wrk)")
-    out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
-        capture_output=True, text=True, timeout=seconds + 30, check=True,
-    )  # fmt: skip
-    return parse_wrk(url, out.stdout)
-
-
-# --- browse-and-buy mix ----------------------------------------------------------------------------
 
 
 @dataclass
@@ -97,7 +46,7 @@ def create_event(cluster: Cluster, title: str, capacity: int) -> int:
     out = subprocess.run(
         [str(cluster.paths.venv / "bin" / "python"), str(cluster.paths.app / "manage.py"), "create_event", title,
          "--capacity", str(capacity)],
-        env=cluster.django_env(), cwd=cluster.paths.app, capture_output=True, text=True, timeout=60, check=True,
+        env=django_env(cluster), cwd=cluster.paths.app, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     return int(json.loads(out.stdout.strip().splitlines()[-1])["id"])
 
@@ -169,20 +118,8 @@ def browse_and_buy(
 Section = Callable[[Cluster, Progress], list[str]]
 
 
-def median_runs(urls: dict[str, str], rounds: int = 3, seconds: int = 5) -> dict[str, WrkResult]:
-    """Run each URL `rounds` times, interleaved (a, b, c, a, b, c, ...), and keep each one's median run.
-
-    Interleaving spreads slow moments of a shared machine over every target instead of one.
-    """
-    results: dict[str, list[WrkResult]] = {label: [] for label in urls}
-    for _ in range(rounds):
-        for label, target in urls.items():
-            results[label].append(wrk(target, seconds=seconds))
-    return {label: sorted(runs, key=lambda r: r.rps)[len(runs) // 2] for label, runs in results.items()}
-
-
 def data_tier(cluster: Cluster, progress: Progress) -> list[str]:
-    lb = cluster.topo.lb
+    lb = cluster.topo.one("lb")
     base = f"http://{lb.address}:{lb.port}"
     with urllib.request.urlopen(base + "/api/events", timeout=5) as r:
         event_id = json.load(r)["events"][0]["id"]
@@ -198,7 +135,7 @@ def data_tier(cluster: Cluster, progress: Progress) -> list[str]:
     with progress.step("browse-and-buy mix (4 users, 15 s)"):
         onsale = create_event(cluster, "Bench onsale", 1_000_000)
         mix = browse_and_buy(base, [("demo", "demo"), ("demo2", "demo2")] * 2, seconds=15, buy_event=onsale)
-    replicas = mix.reads_by_replicas({n.name for n in cluster.topo.db})
+    replicas = mix.reads_by_replicas({n.name for n in cluster.topo.by_role("db")})
     primary = mix.reads.get("default", 0)
     share = replicas / max(1, replicas + primary)
     return [
@@ -219,13 +156,7 @@ def data_tier(cluster: Cluster, progress: Progress) -> list[str]:
     ]
 
 
-def _media_tier(cluster: Cluster, progress: Progress) -> list[str]:
-    from .bench_media import media_tier
-
-    return media_tier(cluster, progress)
-
-
-SECTIONS: list[Section] = [data_tier, _media_tier]
+SECTIONS: list[Section] = [data_tier, media_tier]
 
 
 def run(cluster: Cluster, out: Path) -> str:
@@ -233,7 +164,7 @@ def run(cluster: Cluster, out: Path) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = [
         BEGIN,
-        f"_Last run: {when}, cluster `{cluster.topo.cluster.name}`, {len(cluster.topo.web)} web nodes; load "
+        f"_Last run: {when}, cluster `{cluster.topo.cluster.name}`, {len(cluster.topo.by_role('web'))} web nodes; load "
         "generator on the same 2 cores as the cluster, so absolute numbers are low and ratios are what matter._",
         "",
     ]

@@ -10,10 +10,11 @@ from __future__ import annotations
 import subprocess
 import time
 
-from . import probes
-from .cluster import Cluster, ClusterError
+from ..clients import probes
+from ..model.topology import Node
+from ..roles.db import ctl_config_path
+from .context import Cluster, ClusterError
 from .progress import Progress
-from .topology import Node
 
 
 def choose_candidate(db_nodes: list[Node], leader: str, wanted: str | None, streaming: set[str]) -> Node:
@@ -33,36 +34,32 @@ def choose_candidate(db_nodes: list[Node], leader: str, wanted: str | None, stre
     raise ClusterError("no streaming replica to fail over to; see `make status`")
 
 
-def streaming_replicas(cluster: Cluster, leader: Node) -> set[str]:
-    rows = cluster.psql(leader, "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'")
-    return set(rows.split())
-
-
 def failover(cluster: Cluster, to: str | None = None) -> Node:
     progress = Progress(f"Switchover of cluster {cluster.topo.cluster.name!r}")
-    leader = cluster.leader()
+    pg = cluster.pg
+    leader = pg.leader()
     if leader is None:
         raise ClusterError("no Patroni leader right now: nothing to switch over; see `make status`")
-    candidate = choose_candidate(list(cluster.topo.db), leader.name, to, streaming_replicas(cluster, leader))
+    candidate = choose_candidate(list(cluster.topo.by_role("db")), leader.name, to, pg.streaming_replicas())
     progress.say(f"leader {leader.name} -> candidate {candidate.name}")
     began = time.monotonic()
     with progress.step("patronictl switchover"):
         out = subprocess.run(
-            [str(cluster.paths.venv / "bin" / "patronictl"), "-c", str(cluster.paths.conf_file("patronictl.yml")),
+            [str(cluster.paths.venv / "bin" / "patronictl"), "-c", str(ctl_config_path(cluster.paths)),
              "switchover", "--leader", leader.name, "--candidate", candidate.name, "--force"],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         if out.returncode != 0:
             raise ClusterError(f"patronictl switchover failed: {(out.stderr or out.stdout).strip()[-1000:]}")
     with progress.step(f"waiting for {candidate.name} to lead and dbproxy to reach it"):
-        probes.wait_for(lambda: (n := cluster.leader()) is not None and n.name == candidate.name,
+        probes.wait_for(lambda: (n := pg.leader()) is not None and n.name == candidate.name,
                         f"{candidate.name} to become the leader", 60)  # fmt: skip
-        probes.wait_for(cluster.dbproxy_reaches_primary, "dbproxy to reach the new primary", 30)
+        probes.wait_for(pg.dbproxy_reaches_primary, "dbproxy to reach the new primary", 30)
     progress.say(
         f"writes go to {candidate.name} again, {time.monotonic() - began:.1f}s after the switchover began"
     )
     with progress.step(f"waiting for {leader.name} to stream from {candidate.name}"):
         probes.wait_for(
-            lambda: cluster.streaming_count() >= len(cluster.topo.db) - 1, "replicas streaming", 90
+            lambda: pg.streaming_count() >= len(cluster.topo.by_role("db")) - 1, "replicas streaming", 90
         )
     return candidate

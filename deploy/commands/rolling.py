@@ -24,28 +24,25 @@ which the older release can live with because the guard refused anything else.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import http.client
 import json
-import os
 import subprocess
-import sys
-import time
 import xmlrpc.client
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
 
-from . import migration_guard
-from .configs import render_all
-from .haproxy_api import HAProxyAPI
+from ..clients import haproxy, probes
+from ..clients.haproxy import RuntimeAPI
+from ..model.defaults import DRAIN_TIMEOUT_S, READY_TIMEOUT_S, UP_TIMEOUT_S
+from ..render.haproxy import LB_BACKEND
+from ..roles.nodes import node_files
+from ..roles.web import ini_path, readyz
+from . import hosts, migration_guard
+from .context import Cluster
+from .django_ops import django_env
+from .lifecycle import follow_live_release
+from .oplog import operation
 from .progress import Progress
 from .releases import Release, ReleaseError, previous_version
-from .render.haproxy import LB_BACKEND
-
-if TYPE_CHECKING:
-    from .cluster import Cluster
 
 
 class DeployError(RuntimeError):
@@ -56,11 +53,11 @@ class DeployError(RuntimeError):
 class RolloutOptions:
     boot_limit: int = 1
     # Bound on waiting for a drained node's in-flight requests (HAProxy scur) to finish.
-    drain_timeout_s: float = 30.0
+    drain_timeout_s: float = DRAIN_TIMEOUT_S
     # Bound on a restarted node answering /readyz 200 with the new release.
-    ready_timeout_s: float = 45.0
+    ready_timeout_s: float = READY_TIMEOUT_S
     # Bound on HAProxy marking a node UP after `state ready` (rise 2 x inter 1s).
-    up_timeout_s: float = 15.0
+    up_timeout_s: float = UP_TIMEOUT_S
 
 
 # ------------------------------------------------------------------ pure pieces
@@ -68,13 +65,6 @@ def batches(nodes: list[str], boot_limit: int) -> list[list[str]]:
     """The nodes in groups of ``boot_limit`` (at least 1), in order."""
     size = max(1, boot_limit)
     return [nodes[i : i + size] for i in range(0, len(nodes), size)]
-
-
-def server_row(stats: list[dict[str, str]], backend: str, server: str) -> dict[str, str] | None:
-    for row in stats:
-        if row.get("pxname") == backend and row.get("svname") == server:
-            return row
-    return None
 
 
 def rollback_target(history: list[str], node_versions: dict[str, str]) -> str | None:
@@ -93,135 +83,38 @@ def readyz_release(body: bytes) -> str | None:
     return data.get("release") if isinstance(data, dict) else None
 
 
-# ------------------------------------------------------------------ log + lock
-class Tee:
-    """A text stream writing to the terminal and appending to the deploy log."""
-
-    def __init__(self, log_path: Path, stream: TextIO | None = None) -> None:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.stream = stream or sys.stdout
-        self.log = log_path.open("a")
-
-    def write(self, text: str) -> int:
-        self.stream.write(text)
-        self.log.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        self.stream.flush()
-        self.log.flush()
-
-    def close(self) -> None:
-        self.log.close()
-
-
-@contextlib.contextmanager
-def deploy_lock(path: Path) -> Iterator[None]:
-    """Exclusive, non-blocking: a second deploy/rollback/scale refuses instead of waiting."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
-            raise DeployError(
-                f"another deploy, rollback or scale is running ({holder}); lock {path}"
-            ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
-        fh.flush()
-        try:
-            yield
-        finally:
-            fh.seek(0)
-            fh.truncate()
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def operation(cluster: Cluster, title: str) -> Iterator[Progress]:
-    """Lock + a Progress whose lines also go to the deploy log."""
-    tee = Tee(cluster.paths.log / "deploy.log")
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    tee.log.write(f"\n=== {stamp} {title}\n")
-    try:
-        with deploy_lock(cluster.paths.run / "deploy.lock"):
-            progress = Progress(title, stream=tee)
-            try:
-                yield progress
-            except BaseException as exc:
-                tee.log.write(f"=== FAILED after {progress.elapsed():.1f}s: {exc}\n")
-                raise
-            progress.say(f"done in {progress.elapsed():.1f}s")
-    finally:
-        tee.close()
-
-
 # ------------------------------------------------------------------ the switch
 class Rollout:
     def __init__(self, cluster: Cluster, progress: Progress, options: RolloutOptions) -> None:
         self.cluster = cluster
         self.progress = progress
         self.options = options
-        self.api = HAProxyAPI(cluster.paths.haproxy_admin_sock)
+        self.api = RuntimeAPI(cluster.paths.haproxy_admin_sock)
         self.store = cluster.releases
 
-    # -- HAProxy
-    def _row(self, node: str) -> dict[str, str]:
-        row = server_row(self.api.stats(), LB_BACKEND, node)
-        if row is None:
-            raise DeployError(f"HAProxy has no server {LB_BACKEND}/{node}")
-        return row
-
-    def _wait(self, check: Callable[[], object], what: str, timeout: float, interval: float = 0.1) -> object:
-        deadline = time.monotonic() + timeout
-        last = None
-        while True:
-            with contextlib.suppress(OSError, ValueError, http.client.HTTPException):
-                last = check()
-                if last:
-                    return last
-            if time.monotonic() >= deadline:
-                raise DeployError(f"timed out after {timeout:.0f}s waiting for {what}")
-            time.sleep(interval)
-
+    # -- HAProxy: the one drain/put-back sequence (deploy/clients/haproxy.py)
     def drain(self, node: str) -> None:
-        self.api.set_state(LB_BACKEND, node, "drain")
-        self._wait(
-            lambda: self._row(node)["scur"] == "0",
-            f"{node}'s in-flight requests",
-            self.options.drain_timeout_s,
-        )
-        self.api.set_state(LB_BACKEND, node, "maint")
+        haproxy.drain(self.api, LB_BACKEND, node, self.options.drain_timeout_s)
 
     def put_back(self, node: str) -> None:
-        self.api.set_state(LB_BACKEND, node, "ready")
-        self._wait(
-            lambda: self._row(node)["status"] == "UP", f"HAProxy to mark {node} UP", self.options.up_timeout_s
-        )
+        haproxy.put_back(self.api, LB_BACKEND, node, self.options.up_timeout_s)
 
     # -- the node
     def restart_on(self, node: str, release: Release) -> None:
         """Render the node's uWSGI ini on ``release`` and restart its program."""
         cluster = self.cluster
         wanted = {**cluster.node_releases(), node: (release.app, release.version)}
-        ini = cluster.paths.conf_file(f"uwsgi-{node}.ini")
-        for cf in render_all(cluster.topo, cluster.paths, cluster.secrets, wanted):
+        n = cluster.topo.node(node)
+        ini = ini_path(cluster.paths, n)
+        for cf in node_files(cluster.render_context(wanted), n):
             if cf.path == ini:
-                tmp = ini.with_name(ini.name + ".tmp")
-                tmp.write_text(cf.content)
-                tmp.chmod(cf.mode)
-                os.replace(tmp, ini)
+                hosts.write_if_changed(cf)
         sup = cluster.supervisor
         sup.stop(node)
         self.store.set_node(node, release.version)
         sup.start(node, wait=False)
 
     def wait_ready(self, node: str, version: str) -> None:
-        from . import probes
-
         n = self.cluster.topo.node(node)
         sup = self.cluster.supervisor
 
@@ -230,10 +123,10 @@ class Rollout:
             if state in ("FATAL", "BACKOFF", "EXITED", "STOPPED"):
                 raise DeployError(f"{node} did not start on release {version} (supervisord: {state}); "
                                   f"see `python -m deploy logs {node}`")  # fmt: skip
-            status, _h, body = probes.http_get(n.address, n.port, "/readyz", timeout=3.0)
+            status, _h, body = readyz(n)
             return status == 200 and readyz_release(body) == version
 
-        self._wait(ready, f"{node} /readyz 200 on release {version}", self.options.ready_timeout_s, 0.25)
+        probes.wait_for(ready, f"{node} /readyz 200 on release {version}", self.options.ready_timeout_s)
 
     def switch(self, nodes: list[str], release: Release) -> None:
         """Switch a batch of nodes to ``release``; on failure put each back on its old release."""
@@ -246,10 +139,10 @@ class Rollout:
                 with say.step(f"{node}: drain, wait for in-flight requests, maint"):
                     drained.append(node)
                     self.drain(node)
-        except (DeployError, OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError) as exc:
             # Still on the old release: back into rotation (maint -> ready, never drain -> ready).
             for node in drained:
-                with contextlib.suppress(DeployError, OSError, RuntimeError):
+                with contextlib.suppress(OSError, RuntimeError):
                     self.api.set_state(LB_BACKEND, node, "maint")
                     self.put_back(node)
             raise DeployError(
@@ -262,7 +155,7 @@ class Rollout:
             for node in nodes:
                 with say.step(f"{node}: wait for /readyz"):
                     self.wait_ready(node, release.version)
-        except (DeployError, OSError, ReleaseError, xmlrpc.client.Fault) as exc:
+        except (OSError, RuntimeError, ReleaseError, xmlrpc.client.Fault) as exc:
             say.say(f"{label}: not ready ({exc}); switching back")
             for node in nodes:
                 self._revert(node, old[node])
@@ -286,20 +179,20 @@ class Rollout:
 
     def roll(self, release: Release) -> list[str]:
         """Switch every web node not yet on ``release``; returns the nodes switched."""
-        web = self.cluster.topo.web
+        web = self.cluster.topo.by_role("web")
         if len(web) > 1 and self.options.boot_limit >= len(web):
             raise DeployError(
                 f"--boot-limit {self.options.boot_limit} would take all {len(web)} web nodes out at once; "
                 f"use at most {len(web) - 1}"
             )
         pointers = self.store.node_versions()
-        stats = self.api.stats()
+        servers = self.api.servers(LB_BACKEND)
         # A node an interrupted run left out of rotation is switched again even if its pointer says done.
         todo = [
             n.name
             for n in web
             if pointers.get(n.name) != release.version
-            or (server_row(stats, LB_BACKEND, n.name) or {}).get("status", "").startswith(("MAINT", "DRAIN"))
+            or (servers[n.name].status if n.name in servers else "").startswith(("MAINT", "DRAIN"))
         ]
         for batch in batches(todo, self.options.boot_limit):
             self.switch(batch, release)
@@ -311,7 +204,7 @@ def django_in_release(
     cluster: Cluster, release: Release, args: list[str]
 ) -> subprocess.CompletedProcess[str]:
     """manage.py ``args`` with the release's code and the cluster's environment (first web node's)."""
-    env = cluster.django_env()
+    env = django_env(cluster)
     env["PYTHONPATH"] = str(release.app)
     env["TIERS_RELEASE"] = release.version
     env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -345,7 +238,7 @@ def deploy(
     allow_breaking: bool = False,
     keep: int = 5,
 ) -> str:
-    with operation(cluster, f"deploy of {source} to cluster {cluster.topo.cluster.name!r}") as progress:
+    with operation(cluster.paths, f"deploy of {source} to cluster {cluster.topo.cluster.name!r}") as progress:
         store = cluster.releases
         with progress.step("building the release"):
             release = store.find_same(source) or store.build(source, cluster.paths.venv / "bin" / "python")
@@ -379,7 +272,7 @@ def deploy(
 
 
 def rollback(cluster: Cluster, options: RolloutOptions) -> str:
-    with operation(cluster, f"rollback of cluster {cluster.topo.cluster.name!r}") as progress:
+    with operation(cluster.paths, f"rollback of cluster {cluster.topo.cluster.name!r}") as progress:
         store = cluster.releases
         state = store.load_state()
         target = rollback_target(state["history"], state["nodes"])
@@ -397,9 +290,9 @@ def rollback(cluster: Cluster, options: RolloutOptions) -> str:
 
 
 def _restart_workers(cluster: Cluster, progress: Progress) -> None:
-    if not cluster.topo.workers:
+    if not cluster.topo.by_role("worker"):
         return
     with progress.step(
-        f"restarting workers ({', '.join(n.name for n in cluster.topo.workers)}) on the live release"
+        f"restarting workers ({', '.join(n.name for n in cluster.topo.by_role('worker'))}) on the live release"
     ):
-        cluster.follow_live_release()
+        follow_live_release(cluster)

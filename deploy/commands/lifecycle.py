@@ -1,0 +1,196 @@
+"""`up`, `down` and `clean` of a local cluster: the thin sequencer over hosts, supervision, PostgreSQL
+administration and Django operations.
+
+``up`` is idempotent: it renders every config, writes only what changed, starts supervisord (or
+tells the running one about changes), reloads or restarts only the nodes whose config changed, and
+waits for each tier to be really ready (no fixed sleeps), in the roles' start order.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from ..clients import probes
+from ..model.topology import Node, TopologyError
+from ..roles import ROLES, by_priority, role_of
+from ..roles.db import pgdata, primary
+from ..roles.nodes import programs, render_all
+from . import django_ops, hosts, supervision
+from .context import Cluster
+from .progress import Progress
+from .releases import differs_from, ensure_initial
+
+# Roles below this priority must be ready before the database tier starts (etcd); roles from the
+# DB tier up to it before migrations (dbproxy, cache, s3); the rest after them (web, worker, media, lb).
+DB_PRIORITY = ROLES["db"].priority
+APP_PRIORITY = 50
+
+
+def write_configs(cluster: Cluster) -> set[str]:
+    """Write changed config files; return the programs whose config changed."""
+    return hosts.write_files(render_all(cluster.render_context()))
+
+
+def follow_live_release(cluster: Cluster) -> list[str]:
+    """Re-render and restart the workers on the live release (after a deploy or rollback).
+
+    Only the programs whose command changed restart; a task cut short is re-queued by the new worker.
+    Returns once every restarted worker runs again: supervisord starts a re-added program on its next
+    tick, after `update` has returned, so a deploy that did not wait here could report success while
+    a worker was not yet running the release it reports.
+    """
+    write_configs(cluster)
+    workers = cluster.topo.by_role("worker")
+    if not workers:
+        return []
+    sup = cluster.supervisor
+    changed = sup.update()
+    supervision.wait_ready(sup, [n for n in workers if n.name in changed])
+    return changed
+
+
+def up(cluster: Cluster, seed: bool = True) -> None:
+    topo, paths = cluster.topo, cluster.paths
+    progress = Progress(f"Bringing up cluster {topo.cluster.name!r} ({len(topo.nodes)} nodes, {topo.source})")
+    hosts.preflight(topo, programs(cluster.render_context({})))
+    hosts.make_dirs(hosts.dirs_for(paths, topo))
+    fresh = not (pgdata(paths, primary(topo)) / "PG_VERSION").exists()
+    web_names = [n.name for n in topo.by_role("web")]
+    with progress.step("making sure the web nodes run a release"):
+        # The first `up` builds one from the working tree; later ones keep what nodes run
+        # (code changes ship with `deploy`).
+        live = ensure_initial(cluster.releases, web_names, paths.repo, paths.venv / "bin" / "python")
+    progress.say(f"live release {live}")
+    if differs_from(cluster.releases, live, paths.repo):
+        progress.say("note: app/ changed since that release; `make deploy` ships it (up keeps releases)")
+    with progress.step("rendering configs"):
+        changed = write_configs(cluster)
+    sup = cluster.supervisor
+    if not sup.running():
+        with progress.step("starting supervisord"):
+            sup.start_daemon()
+            probes.wait_for(sup.running, "supervisord", 15)
+    else:
+        with progress.step("applying config changes"):
+            updated = set(sup.update())
+            for name in sorted(changed - updated):
+                supervision.apply_change(sup, paths, topo.node(name))
+    roles = by_priority()
+    _wait_roles(cluster, progress, [r for r in roles if r.priority < DB_PRIORITY])
+    _start_database(cluster, progress, fresh)
+    _wait_roles(cluster, progress, [r for r in roles if DB_PRIORITY < r.priority < APP_PRIORITY])
+    with progress.step(f"waiting for dbproxy {topo.one('dbproxy').endpoint} to reach the primary"):
+        probes.wait_for(cluster.pg.dbproxy_reaches_primary, "dbproxy -> primary", 30)
+    _django_setup(cluster, progress, seed)
+    _wait_roles(cluster, progress, [r for r in roles if r.priority >= APP_PRIORITY])
+    _say_where(cluster, progress)
+
+
+def _wait_roles(cluster: Cluster, progress: Progress, roles: list) -> None:
+    for role in roles:
+        nodes = cluster.topo.by_role(role.name)
+        if nodes:
+            with progress.step(f"waiting for {role.name} ({', '.join(n.name for n in nodes)})"):
+                supervision.wait_ready(cluster.supervisor, nodes)
+
+
+def _start_database(cluster: Cluster, progress: Progress, fresh: bool) -> None:
+    topo, sup, pg = cluster.topo, cluster.supervisor, cluster.pg
+    if pg.leader() is None:
+        first = primary(topo) if fresh else _last_leader(cluster)
+        with progress.step(
+            f"starting {first.name} first ({'bootstraps' if fresh else 'was the last leader'})"
+        ):
+            sup.start(first.name, wait=False)
+    with progress.step("waiting for a Patroni leader"):
+        leader = probes.wait_for(pg.leader, "a Patroni leader", 90)
+    progress.say(f"leader is {leader.name}")
+    with progress.step("starting every node"):
+        for name, info in sup.processes().items():
+            if info["statename"] not in ("RUNNING", "STARTING"):
+                sup.start(name, wait=False)
+    with progress.step("ensuring the application role and database"):
+        # Right after bootstrap Patroni restarts PostgreSQL once: retry through that.
+        probes.wait_for(pg.try_ensure_app_database, "the leader to accept the app role's SQL", 60)
+    replicas = len(topo.by_role("db")) - 1
+    with progress.step(f"waiting for {replicas} streaming replica(s)"):
+        probes.wait_for(lambda: pg.streaming_count() >= replicas, "replicas streaming", 120)
+
+
+def _django_setup(cluster: Cluster, progress: Progress, seed: bool) -> None:
+    with progress.step("running migrations on the primary"):
+        # With the working tree's code, as workers and `manage` run it; `deploy` is the guarded path.
+        django_ops.manage(cluster, ["migrate", "--noinput"], quiet=True)
+    stamp = cluster.paths.root / "static.stamp"
+    fingerprint = django_ops.static_fingerprint(cluster)
+    if not stamp.exists() or stamp.read_text() != fingerprint:
+        with progress.step("collecting static files into S3"):
+            django_ops.manage(cluster, ["collectstatic", "--noinput"], quiet=True)
+            stamp.write_text(fingerprint)
+    else:
+        progress.say("static files unchanged since the last collectstatic: skipped")
+    if seed and cluster.topo.cluster.profile == "local" and django_ops.has_command(cluster, "seed_demo"):
+        with progress.step("seeding demo data"):
+            django_ops.manage(cluster, ["seed_demo"], quiet=True)
+
+
+def _say_where(cluster: Cluster, progress: Progress) -> None:
+    topo = cluster.topo
+    lb, media = topo.one("lb"), topo.one("media")
+    progress.say(f"cluster {topo.cluster.name!r} is up")
+    print(f"\n  Site:          http://{lb.address}:{lb.port}/")
+    print(f"  HAProxy stats: http://{lb.address}:{lb.opt('stats_port')}/")
+    print(f"  Media:         http://{media.address}:{media.port}/")
+    if topo.cluster.profile == "local":
+        print("  Demo buyers:   demo / demo, demo2 / demo2   (organizer: organizer / organizer at /admin/)")
+    print("  Status:        make status    Logs: make logs    Stop: make down\n")
+
+
+def _last_leader(cluster: Cluster) -> Node:
+    """The DB node that led when the cluster was last stopped (it has the newest data)."""
+    try:
+        return cluster.topo.node(cluster.paths.last_leader.read_text().strip())
+    except (OSError, TopologyError):
+        return primary(cluster.topo)
+
+
+def shutdown_order(cluster: Cluster, names: list[str], leader: str | None) -> list[str]:
+    """Highest start priority first (lb and web first, the database last), the leader last of all.
+
+    Replicas before the leader: stopping the leader first would make a replica take over (a needless
+    failover and a new timeline) just before it is stopped too.
+    """
+    topo = cluster.topo
+    return sorted(names, key=lambda n: (-role_of(topo.node(n)).priority, n == leader))
+
+
+def down(cluster: Cluster) -> None:
+    progress = Progress(f"Stopping cluster {cluster.topo.cluster.name!r}")
+    sup = cluster.supervisor
+    if not sup.running():
+        progress.say("supervisord is not running: nothing to stop")
+        supervision.stop_strays(cluster.topo, cluster.paths)
+        return
+    with progress.step("stopping every node (web and lb first, the database last, its leader last of all)"):
+        leader = cluster.pg.leader()
+        if leader is not None:
+            cluster.paths.last_leader.write_text(leader.name)
+        known = {n.name for n in cluster.topo}
+        names = [n for n in sup.processes() if n in known]
+        for name in shutdown_order(cluster, names, leader.name if leader else None):
+            sup.stop(name)
+    with progress.step("stopping supervisord"):
+        pidfile = cluster.paths.run / "supervisord.pid"
+        pid = int(pidfile.read_text()) if pidfile.exists() else None
+        sup.shutdown()
+        if pid:
+            probes.wait_for(lambda: not supervision.alive(pid), "supervisord to exit", 20)
+    supervision.stop_strays(cluster.topo, cluster.paths)
+    progress.say("stopped; data kept (make clean wipes it)")
+
+
+def clean(cluster: Cluster) -> None:
+    down(cluster)
+    if cluster.paths.root.exists():
+        shutil.rmtree(cluster.paths.root)
+    print(f"removed {cluster.paths.root}")

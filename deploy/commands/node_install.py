@@ -1,0 +1,90 @@
+"""`python -m deploy node-install NODE`: set up one node of a production topology on this host.
+
+Renders that node's configs from the topology (the same builders as the local cluster), its systemd
+unit and, when it has one, a root-only environment file; prepares only the directories its own role
+needs; then enables and starts the unit when systemd runs this host, and applies a config change the
+way the role says: `systemctl reload` for roles that reload on a signal (Patroni, HAProxy lb, nginx),
+`try-restart` for the others. Terraform's user data calls it on each instance (docs/AWS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from ..model.paths import StatePaths
+from ..model.secrets import Secrets, load_or_create
+from ..model.topology import Topology
+from ..model.units import RESTART, ConfigFile, Program
+from ..render.systemd import render_env_file, render_unit, unit_name
+from ..roles import role_of
+from ..roles.base import RenderContext
+from ..roles.nodes import node_files, program_for
+from . import hosts
+from .context import ClusterError
+
+
+def load_secrets(
+    topo: Topology, paths: StatePaths, secrets_file: str | None, needed: frozenset[str]
+) -> Secrets:
+    """The secrets a role receives (all withheld when it receives none: no secrets file needed)."""
+    if not needed:
+        return Secrets.none()
+    if secrets_file:
+        try:
+            return Secrets(**json.loads(Path(secrets_file).read_text())).only(needed)
+        except (OSError, ValueError, TypeError) as exc:
+            raise ClusterError(f"cannot read secrets from {secrets_file}: {exc}") from None
+    if topo.cluster.profile == "production":
+        raise ClusterError(
+            "a production node needs its secrets: pass --secrets FILE or set TIERS_SECRETS "
+            "(a JSON object with the fields of deploy.model.secrets.Secrets)"
+        )
+    return load_or_create(paths.secrets).only(needed)
+
+
+def node_files_for_host(
+    ctx: RenderContext, node_name: str, systemd_dir: Path
+) -> tuple[Program, list[ConfigFile]]:
+    """Every file this node needs: its configs, its unit, its environment file (pure)."""
+    node = ctx.topo.node(node_name)
+    program = program_for(ctx, node)
+    files = node_files(ctx, node)
+    env_file = ctx.paths.conf_file(f"{node.name}.env") if program.environment else None
+    if env_file is not None:
+        files.append(ConfigFile(env_file, render_env_file(program.environment), 0o600))
+    files.append(
+        ConfigFile(systemd_dir / unit_name(program), render_unit(program, ctx.topo.cluster.name, env_file))
+    )
+    return program, files
+
+
+def node_install(
+    topo: Topology,
+    node_name: str,
+    state_base: Path,
+    systemd_dir: Path,
+    secrets_file: str | None = None,
+    enable: bool = True,
+) -> list[Path]:
+    paths = StatePaths.for_cluster(topo.cluster.name, state_base)
+    node = topo.node(node_name)
+    role = role_of(node)
+    secrets = load_secrets(topo, paths, secrets_file or os.environ.get("TIERS_SECRETS"), role.secrets)
+    ctx = RenderContext(topo=topo, paths=paths, secrets=secrets)
+    program, files = node_files_for_host(ctx, node_name, systemd_dir)
+    hosts.make_dirs(hosts.dirs_for(paths, [node]))
+    written = [cf.path for cf in files if hosts.write_if_changed(cf)]
+    unit = unit_name(program)
+    if enable and Path("/run/systemd/system").exists():
+        subprocess.run(["systemctl", "daemon-reload"], check=True)
+        subprocess.run(["systemctl", "enable", "--now", unit], check=True)
+        if written:
+            action = "try-restart" if program.reload == RESTART else "reload"
+            subprocess.run(["systemctl", action, unit], check=True)
+        print(f"{unit} enabled and running")
+    else:
+        print(f"systemd is not running this host: start it with `systemctl enable --now {unit}` where it is")
+    return written

@@ -1,0 +1,69 @@
+"""`make status`: every node at a glance (role, address, process, health and its role's detail)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..clients.haproxy import RuntimeAPI
+from ..model.topology import Topology
+from ..render.haproxy import LB_BACKEND
+from ..roles import role_of
+from ..roles.base import StatusView
+from ..roles.db import patroni_status
+from .context import Cluster
+
+
+@dataclass(frozen=True)
+class Row:
+    node: str
+    role: str
+    address: str
+    process: str
+    health: str
+    detail: str
+
+
+def rows(cluster: Cluster) -> list[Row]:
+    sup = cluster.supervisor
+    procs = sup.processes() if sup.running() else {}
+    try:
+        lb_servers = RuntimeAPI(cluster.paths.haproxy_admin_sock, timeout=1).servers(LB_BACKEND)
+    except OSError:
+        lb_servers = {}
+    return rows_for(cluster.topo, procs, StatusView(lb_servers=lb_servers, patroni=patroni_status))
+
+
+def rows_for(topo: Topology, procs: dict[str, dict], view: StatusView) -> list[Row]:
+    """One row per node; a running node's health and detail come from its role's status line."""
+    out = []
+    for node in topo:
+        info = procs.get(node.name)
+        process = info["statename"].lower() if info else "not started"
+        health, detail = "-", ""
+        if info and info["statename"] == "RUNNING":
+            try:
+                health, detail = role_of(node).status(node, view)
+            except OSError as exc:
+                health, detail = "down", str(exc)[:60]
+        address = node.endpoint if node.port else node.address
+        out.append(Row(node.name, node.role, address, process, health, detail))
+    return out
+
+
+def format_table(rows: list[Row]) -> str:
+    header = Row("NODE", "ROLE", "ADDRESS", "PROCESS", "HEALTH", "DETAIL")
+    all_rows = [header, *rows]
+    widths = [
+        max(len(getattr(r, f)) for r in all_rows) for f in ("node", "role", "address", "process", "health")
+    ]
+    lines = []
+    for r in all_rows:
+        cells = [r.node, r.role, r.address, r.process, r.health]
+        lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + "  " + r.detail)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def status(cluster: Cluster) -> int:
+    print(f"cluster {cluster.topo.cluster.name!r} ({cluster.topo.source}), state in {cluster.paths.root}")
+    print(format_table(rows(cluster)))
+    return 0

@@ -1,0 +1,110 @@
+"""Process supervision of a cluster's nodes: reload or restart on config changes, readiness, crashes.
+
+Everything a role does differently is read from its declaration (reload signal, readiness probe,
+stray processes); this module never branches on a role's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterable
+
+from ..clients import probes
+from ..clients.supervisor import Supervisor
+from ..model.paths import StatePaths
+from ..model.topology import Node, Topology
+from ..model.units import RESTART
+from ..roles import role_of
+
+STOPPED_STATES = ("STOPPED", "EXITED", "FATAL")
+
+
+class SupervisionError(RuntimeError):
+    """A node cannot be acted on as asked (e.g. killing a node that is not running)."""
+
+
+def apply_change(sup: Supervisor, paths: StatePaths, node: Node) -> str:
+    """A node's config file changed but its command did not: reload it as its role says (or restart).
+
+    Returns what was done ("HUP", "USR2", ... or "restart").
+    """
+    role = role_of(node)
+    if role.reload == RESTART:
+        sup.stop(node.name)
+        sup.start(node.name)
+        return RESTART
+    if role.before_reload is not None:
+        role.before_reload(paths)
+    sup.signal(node.name, role.reload)
+    return role.reload
+
+
+def is_ready(sup: Supervisor, node: Node) -> bool:
+    """The role's readiness probe; for roles without one, running past startsecs."""
+    role = role_of(node)
+    if role.ready is not None:
+        return role.ready(node)
+    state = sup.info(node.name).get("statename")
+    if state in STOPPED_STATES:  # e.g. a worker started before `migrate` made its table
+        sup.start(node.name, wait=False)
+    return state == "RUNNING"
+
+
+def wait_ready(sup: Supervisor, nodes: Iterable[Node]) -> None:
+    for node in nodes:
+        what = f"{node.name} ({node.role}) to be ready"
+        probes.wait_for(lambda n=node: is_ready(sup, n), what, role_of(node).ready_timeout_s)
+
+
+def kill(sup: Supervisor, paths: StatePaths, node: Node) -> None:
+    """Crash a node: SIGKILL its processes (and its role's strays) and keep it down until `start`.
+
+    supervisord restarts a process that dies on its own, and a crash test wants the node to stay
+    dead. So the processes are frozen (SIGSTOP) first, supervisord is told to stop the program (its
+    SIGTERM waits, undelivered, on the frozen processes: nothing shuts down gracefully), then
+    everything is SIGKILLed; supervisord records the program as STOPPED, not crashed.
+    """
+    pid = sup.info(node.name).get("pid") or 0
+    if not pid:
+        raise SupervisionError(f"{node.name} is not running: nothing to kill")
+    group = os.getpgid(pid) if alive(pid) else 0
+    extra = role_of(node).strays(paths, node)
+
+    def signal_all(sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if group == pid:
+                os.killpg(group, sig)  # the program and every child it started
+            else:
+                os.kill(pid, sig)
+        for other in extra:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(other, sig)
+
+    signal_all(signal.SIGSTOP)
+    sup.stop(node.name, wait=False)
+    signal_all(signal.SIGKILL)
+    probes.wait_for(
+        lambda: sup.info(node.name)["statename"] in STOPPED_STATES,
+        f"supervisord to record {node.name} as stopped",
+        15,
+    )
+
+
+def stop_strays(topo: Topology, paths: StatePaths, timeout_s: float = 30) -> None:
+    """Stop what killed programs left running (a killed Patroni's postmaster), cleanly."""
+    for node in topo:
+        role = role_of(node)
+        for pid in role.strays(paths, node):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, getattr(signal, f"SIG{role.stray_stop_signal}"))
+            probes.wait_for(lambda p=pid: not alive(p), f"{node.name}'s process {pid} to stop", timeout_s)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False

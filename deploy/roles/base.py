@@ -1,0 +1,125 @@
+"""The shape of a role declaration: everything the rest of the system needs to know about one role.
+
+A role module (``deploy/roles/<role>.py``) builds one :class:`Role`; the registry
+(``deploy/roles/__init__.py``) lists them in start order. Generic code (topology loading, host
+preparation, config rendering, supervision, status, node-install, the Terraform tables) loops over
+the registry and reads these fields; nothing outside the role modules branches on a role's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..clients.haproxy import ServerStat
+from ..model.paths import StatePaths
+from ..model.secrets import Secrets
+from ..model.topology import Node, RoleSchema, Topology
+from ..model.units import RESTART, ConfigFile, Dir, Program
+
+# Terraform's database modes (terraform/variables.tf `database_mode`).
+ALL_MODES = ("patroni", "rds")
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """What a role's builders may read. ``secrets`` holds only what the role receives."""
+
+    topo: Topology
+    paths: StatePaths
+    secrets: Secrets
+    # web node -> (release app dir, version) it runs (deploy/commands/releases.py).
+    node_releases: Mapping[str, tuple[Path, str]] = field(default_factory=dict)
+    # (app dir, version) of the live release, which workers run; None before the first release.
+    worker_release: tuple[Path, str] | None = None
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A security-group row into this role: from ``source`` role to this role's ``port_key`` port."""
+
+    source: str
+    port_key: str
+    why: str
+    modes: tuple[str, ...] = ALL_MODES
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where Terraform puts the role's hosts (terraform/roles.tf.json is rendered from this).
+
+    ``host_group``: the root module's `module` block that creates its hosts or managed service;
+    ``exists_in``/``instances_in``: the database modes in which the role exists / runs on our own EC2
+    instances (else: a managed service); ``public``: reachable from the allowed client networks;
+    ``reaches_s3``: needs S3 egress; ``debian_units``: services Debian's packages start, disabled.
+    """
+
+    host_group: str
+    exists_in: tuple[str, ...] = ALL_MODES
+    instances_in: tuple[str, ...] = ALL_MODES
+    public: bool = False
+    reaches_s3: bool = False
+    debian_units: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StatusView:
+    """What status lines may read besides the node itself (fetched once per `status`)."""
+
+    # The site load balancer's web servers as HAProxy sees them (empty when it does not answer).
+    lb_servers: Mapping[str, ServerStat]
+    # A DB node's Patroni REST /patroni document, or None.
+    patroni: Callable[[Node], dict | None]
+
+
+def no_files(_ctx: RenderContext, _node: Node) -> list[ConfigFile]:
+    return []
+
+
+def no_dirs(_paths: StatePaths, _node: Node) -> list[Dir]:
+    return []
+
+
+def no_pids(_paths: StatePaths, _node: Node) -> list[int]:
+    return []
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    summary: str
+    # The topology file's [<name>.<node>] tables: keys, defaults, counts, cross-node checks.
+    schema: RoleSchema
+    # Start order: lower first (supervisord priority; `up` waits for roles in this order).
+    priority: int
+    # The node's program; the registry sets its name, role, priority and reload from here.
+    program: Callable[[RenderContext, Node], Program]
+    # (health word, detail) for `make status`, asked only when the node's process runs.
+    status: Callable[[Node, StatusView], tuple[str, str]]
+    terraform: Placement
+    # Security-group rows into this role (rendered into Terraform, later into each host's nftables).
+    ingress: tuple[Flow, ...]
+    # Debian packages whose binaries it runs; the binaries preflight checks for.
+    packages: tuple[str, ...] = ()
+    binaries: tuple[str, ...] = ()
+    # OS users its processes run as (besides root); they come with its packages.
+    users: tuple[str, ...] = ()
+    # The fields of deploy.model.secrets.Secrets it receives; every other one is withheld.
+    secrets: frozenset[str] = frozenset()
+    # Config files of one node (each names the program that reloads on change).
+    files: Callable[[RenderContext, Node], list[ConfigFile]] = no_files
+    # Directories one node needs before it starts (beyond the state folder's own).
+    dirs: Callable[[StatePaths, Node], list[Dir]] = no_dirs
+    # Readiness probe; None means the process state (running past startsecs) is its readiness.
+    ready: Callable[[Node], bool] | None = None
+    ready_timeout_s: float = 30.0
+    # A changed config file: a signal the program reloads on, or RESTART.
+    reload: str = RESTART
+    # Run before that reload signal (the LB saves its server states so drain/maint survive it).
+    before_reload: Callable[[StatePaths], None] | None = None
+    # Live processes the program leaves outside its process group (Patroni's detached postmaster):
+    # `kill` SIGKILLs them with the program, `down` stops what a killed program left behind.
+    strays: Callable[[StatePaths, Node], list[int]] = no_pids
+    # The signal that stops a stray cleanly.
+    stray_stop_signal: str = "TERM"

@@ -1,0 +1,186 @@
+"""db: PostgreSQL 15 run by Patroni; one bootstraps as primary, the others stream from the leader."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..clients import probes
+from ..model.defaults import PG_BIN_DIR
+from ..model.paths import StatePaths
+from ..model.topology import PORT, REQUIRED, Node, RoleSchema, Topology, TopologyError
+from ..model.units import ConfigFile, Dir, Program
+from ..render.patroni import patroni_ctl_config, render_patroni
+from .base import Flow, Placement, RenderContext, Role, StatusView
+
+PATRONI_MODES = ("patroni",)
+
+
+def _validate(source: str, dbs: tuple[Node, ...]) -> None:
+    for n in dbs:
+        if n.opt("role") not in ("primary", "replica"):
+            raise TopologyError(
+                f'{source}: [db.{n.name}] role: {n.opt("role")!r} must be "primary" or "replica"'
+            )
+    primaries = [n for n in dbs if n.opt("role") == "primary"]
+    if not primaries:
+        raise TopologyError(
+            f'{source}: [db] no primary: set role = "primary" on exactly one [db.<name>] table'
+        )
+    if len(primaries) > 1:
+        names = ", ".join(n.name for n in primaries)
+        raise TopologyError(f'{source}: [db] more than one primary ({names}): keep role = "primary" on one')
+    primary = primaries[0]
+    for n in dbs:
+        target = n.opt("replica_of")
+        if n.opt("role") == "primary" and target:
+            raise TopologyError(f"{source}: [db.{n.name}] replica_of: a primary is nobody's replica")
+        if n.opt("role") == "replica" and target and target != primary.name:
+            raise TopologyError(
+                f"{source}: [db.{n.name}] replica_of: {target!r} is not the primary "
+                f"(the primary is {primary.name!r})"
+            )
+
+
+def primary(topo: Topology) -> Node:
+    """The node Patroni bootstraps as the first leader (it may not be the leader now)."""
+    return next(n for n in topo.by_role("db") if n.opt("role") == "primary")
+
+
+def replicas(topo: Topology) -> tuple[Node, ...]:
+    return tuple(n for n in topo.by_role("db") if n.opt("role") == "replica")
+
+
+def pgdata(paths: StatePaths, node: Node) -> Path:
+    return paths.data(node.name) / "pgdata"
+
+
+def config_path(paths: StatePaths, node: Node) -> Path:
+    return paths.conf_file(f"patroni-{node.name}.yml")
+
+
+def ctl_config_path(paths: StatePaths) -> Path:
+    return paths.conf_file("patronictl.yml")
+
+
+def patroni_status(node: Node) -> dict | None:
+    """The node's Patroni REST /patroni document, or None when it does not answer."""
+    try:
+        _status, data = probes.http_json(node.address, node.opt("rest_port"), "/patroni", timeout=1.0)
+    except OSError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def postmaster_pid(paths: StatePaths, node: Node) -> list[int]:
+    """PostgreSQL's postmaster, if it runs: Patroni starts it detached, so it can outlive Patroni."""
+    try:
+        pid = int((pgdata(paths, node) / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return []
+    return [pid]
+
+
+def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
+    patroni = render_patroni(ctx.topo, node, ctx.paths, ctx.secrets)
+    return [
+        ConfigFile(config_path(ctx.paths, node), patroni, 0o600, owner="postgres", program=node.name),
+        ConfigFile(ctl_config_path(ctx.paths), patroni_ctl_config(ctx.topo, ctx.paths)),
+    ]
+
+
+def _dirs(paths: StatePaths, node: Node) -> list[Dir]:
+    return [
+        Dir(paths.data(node.name), 0o700, "postgres"),
+        # Its own unix socket dir: nodes on one port must not share a socket file.
+        Dir(paths.socket_dir(node.name), 0o755, "postgres"),
+    ]
+
+
+def _program(ctx: RenderContext, node: Node) -> Program:
+    # Patroni owns PostgreSQL: SIGTERM makes it stop PostgreSQL cleanly (a fast shutdown can take a
+    # while under load, hence the long wait). The postmaster is detached from Patroni's group, so
+    # group signals would miss it anyway.
+    return Program(
+        name=node.name,
+        role="db",
+        argv=(str(ctx.paths.venv / "bin" / "patroni"), str(config_path(ctx.paths, node))),
+        user="postgres",
+        stopwaitsecs=60,
+        stopasgroup=False,
+        startsecs=2,
+        directory=str(ctx.paths.data(node.name)),
+        # DB nodes start when `up` says so, one first: the topology's primary on a fresh cluster (it
+        # must bootstrap it), else the last leader (it has the newest data). Started together, any
+        # node can win the leader race, and a node with older data then forces a needless failover.
+        autostart=False,
+    )
+
+
+def _ready(node: Node) -> bool:
+    data = patroni_status(node)
+    return bool(data) and data.get("state") == "running"
+
+
+def _status(node: Node, view: StatusView) -> tuple[str, str]:
+    patroni = view.patroni(node)
+    if not patroni:
+        return "down", "Patroni REST not answering"
+    role = patroni.get("role", "?")
+    role = "primary" if role == "master" else role
+    detail = f"{role} timeline {patroni.get('timeline', '?')}"
+    repl = patroni.get("replication_state") or patroni.get("state", "")
+    if role == "replica":
+        xlog = patroni.get("xlog", {})
+        received = xlog.get("received_location")
+        replayed = xlog.get("replayed_location")
+        if received is not None and replayed is not None:
+            detail += f", replay lag {max(0, received - replayed)} B"
+        if patroni.get("lag") is not None:
+            detail += f", lag {patroni['lag']} B"
+    health = "ok" if patroni.get("state") == "running" else patroni.get("state", "?")
+    return health, f"{detail} {repl}".strip()
+
+
+ROLE = Role(
+    name="db",
+    summary="PostgreSQL 15 under Patroni (etcd holds the leader lock); streaming replicas",
+    schema=RoleSchema(
+        keys={
+            "address": (str, REQUIRED),
+            "port": (PORT, 5432),
+            "rest_port": (PORT, 8008),
+            "role": (str, REQUIRED),
+            "replica_of": (str, ""),
+        },
+        hint='add a [db.<name>] table with role = "primary"',
+        validate=_validate,
+    ),
+    priority=20,
+    program=_program,
+    status=_status,
+    terraform=Placement(host_group="database", instances_in=PATRONI_MODES, debian_units=("postgresql",)),
+    ingress=(
+        Flow("web", "port", "Django reads from the replicas (and, on RDS, writes to the writer)"),
+        Flow("worker", "port", "task workers read from the replicas (and, on RDS, write to the writer)"),
+        Flow("dbproxy", "port", "dbproxy to the current leader", PATRONI_MODES),
+        Flow("dbproxy", "rest_port", "dbproxy health check on Patroni /primary", PATRONI_MODES),
+        Flow("db", "port", "streaming replication and pg_rewind between members", PATRONI_MODES),
+        Flow("db", "rest_port", "Patroni REST between members (failover checks)", PATRONI_MODES),
+    ),
+    packages=("postgresql-15", "postgresql-client-15"),
+    binaries=(str(PG_BIN_DIR / "postgres"),),
+    users=("postgres",),
+    secrets=frozenset({"db_superuser_password", "db_replication_password", "db_app_password"}),
+    files=_files,
+    dirs=_dirs,
+    ready=_ready,
+    ready_timeout_s=90.0,
+    # Patroni re-reads its YAML on SIGHUP; the PostgreSQL settings it manages follow (no restart,
+    # so no failover of the leader).
+    reload="HUP",
+    strays=postmaster_pid,
+    # SIGINT is PostgreSQL's fast shutdown: roll back sessions, checkpoint, exit.
+    stray_stop_signal="INT",
+)

@@ -1,0 +1,59 @@
+"""etcd: Patroni's consensus store (v3 API); it holds the leader lock."""
+
+from __future__ import annotations
+
+from ..clients import probes
+from ..model.defaults import ETCD
+from ..model.paths import StatePaths
+from ..model.topology import PORT, REQUIRED, Node, RoleSchema
+from ..model.units import Dir, Program
+from ..render.etcd import etcd_command
+from .base import Flow, Placement, RenderContext, Role, StatusView
+
+PATRONI_MODES = ("patroni",)
+
+
+def _program(ctx: RenderContext, node: Node) -> Program:
+    return Program(name=node.name, role="etcd", argv=tuple(etcd_command(ctx.topo, node, ctx.paths)))
+
+
+def _dirs(paths: StatePaths, node: Node) -> list[Dir]:
+    return [Dir(paths.data(node.name), 0o700)]
+
+
+def _healthy(node: Node) -> bool:
+    status, data = probes.http_json(node.address, node.port, "/health", timeout=1.0)
+    return status == 200 and isinstance(data, dict) and data.get("health") in ("true", True)
+
+
+def _status(node: Node, _view: StatusView) -> tuple[str, str]:
+    status, _data = probes.http_json(node.address, node.port, "/health", timeout=1.0)
+    return ("ok" if status == 200 else f"http {status}"), ""
+
+
+ROLE = Role(
+    name="etcd",
+    summary="etcd 3.4: the DCS Patroni keeps its leader lock and configuration in",
+    schema=RoleSchema(
+        keys={
+            "address": (str, REQUIRED),
+            "port": (PORT, 2379),
+            "peer_port": (PORT, 2380),
+        },
+    ),
+    priority=10,
+    program=_program,
+    status=_status,
+    terraform=Placement(
+        host_group="database", exists_in=PATRONI_MODES, instances_in=PATRONI_MODES, debian_units=("etcd",)
+    ),
+    ingress=(
+        Flow("db", "port", "Patroni to etcd: the leader lock", PATRONI_MODES),
+        Flow("etcd", "port", "etcd members health-checking each other", PATRONI_MODES),
+        Flow("etcd", "peer_port", "etcd raft peers", PATRONI_MODES),
+    ),
+    packages=("etcd-server", "etcd-client"),
+    binaries=(ETCD,),
+    dirs=_dirs,
+    ready=_healthy,
+)

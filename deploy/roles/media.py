@@ -1,0 +1,76 @@
+"""media: the nginx media host; serves and caches media and static files from S3, never Django."""
+
+from __future__ import annotations
+
+import re
+
+from ..model.defaults import NGINX
+from ..model.paths import StatePaths
+from ..model.topology import PORT, POSITIVE, REQUIRED, Node, RoleSchema, TopologyError
+from ..model.units import ConfigFile, Dir, Program
+from ..render.nginx import WORKER_USER, render_media
+from . import checks
+from .base import Placement, RenderContext, Role
+
+
+def _validate(source: str, nodes: tuple[Node, ...]) -> None:
+    for n in nodes:
+        url = n.opt("public_url")
+        if url and not re.match(r"^https?://[^/\s]+/?$", url):
+            raise TopologyError(
+                f"{source}: [media.{n.name}] public_url: {url!r} must be a scheme and host only, "
+                'e.g. "https://media.example.com"'
+            )
+
+
+def config_path(paths: StatePaths, node: Node):
+    return paths.conf_file(f"nginx-{node.name}.conf")
+
+
+def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
+    return [ConfigFile(config_path(ctx.paths, node), render_media(ctx.topo, ctx.paths), program=node.name)]
+
+
+def _dirs(paths: StatePaths, node: Node) -> list[Dir]:
+    # nginx (-p <data dir>) creates its cache and temp paths (the last level) itself, owned by its workers.
+    return [Dir(paths.data(node.name))]
+
+
+def _program(ctx: RenderContext, node: Node) -> Program:
+    # Run by root; the master drops its workers to WORKER_USER. SIGQUIT: graceful shutdown.
+    argv = (NGINX, "-p", str(ctx.paths.data(node.name)), "-c", str(config_path(ctx.paths, node)))
+    return Program(name=node.name, role="media", argv=argv, stopsignal="QUIT")
+
+
+_healthz, _status = checks.http("/healthz")
+
+
+ROLE = Role(
+    name="media",
+    summary="nginx: media and static from S3 through an on-disk cache; private files by signed URL",
+    schema=RoleSchema(
+        keys={
+            "address": (str, REQUIRED),
+            "port": (PORT, 8080),
+            "cache_size_mb": (POSITIVE, 256),
+            # The base URL browsers fetch media from (production: https://media.example.com); "" = http://address:port.
+            "public_url": (str, ""),
+        },
+        count=(1, 1),
+        validate=_validate,
+    ),
+    priority=70,
+    program=_program,
+    status=_status,
+    terraform=Placement(host_group="storage", public=True, reaches_s3=True, debian_units=("nginx",)),
+    ingress=(),  # from the internet only (Placement.public)
+    packages=("nginx",),
+    binaries=(NGINX,),
+    users=(WORKER_USER,),
+    files=_files,
+    dirs=_dirs,
+    ready=_healthz,
+    ready_timeout_s=20.0,
+    # Graceful reload: new workers take the config, old ones finish their responses.
+    reload="HUP",
+)

@@ -1,0 +1,63 @@
+"""Generic per-node builders over the registry: programs, config files, directories. Pure.
+
+Each reads the node's role declaration; a node's builders see only the secrets its role receives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..model.paths import StatePaths
+from ..model.topology import Node
+from ..model.units import ConfigFile, Dir, Program
+from ..render.supervisor import render_supervisord
+from . import role_of
+from .base import RenderContext
+
+
+def context_for(ctx: RenderContext, node: Node) -> RenderContext:
+    """``ctx`` with every secret the node's role does not receive withheld."""
+    return dataclasses.replace(ctx, secrets=ctx.secrets.only(role_of(node).secrets))
+
+
+def program_for(ctx: RenderContext, node: Node) -> Program:
+    role = role_of(node)
+    program = role.program(context_for(ctx, node), node)
+    return dataclasses.replace(
+        program, name=node.name, role=role.name, priority=role.priority, reload=role.reload
+    )
+
+
+def programs(ctx: RenderContext) -> list[Program]:
+    return [program_for(ctx, node) for node in ctx.topo]
+
+
+def node_files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
+    return role_of(node).files(context_for(ctx, node), node)
+
+
+def supervisord_file(ctx: RenderContext) -> ConfigFile:
+    """The local process manager's config: every node's program (0600: it holds environments)."""
+    text = render_supervisord(ctx.topo.cluster.name, programs(ctx), ctx.paths)
+    return ConfigFile(ctx.paths.conf_file("supervisord.conf"), text, 0o600)
+
+
+def render_all(ctx: RenderContext) -> list[ConfigFile]:
+    """Every config file of a cluster on one machine: supervisord's and each node's (shared ones once)."""
+    files = [supervisord_file(ctx)]
+    seen = {files[0].path}
+    for node in ctx.topo:
+        for cf in node_files(ctx, node):
+            if cf.path not in seen:
+                seen.add(cf.path)
+                files.append(cf)
+    return files
+
+
+def state_dirs(paths: StatePaths) -> list[Dir]:
+    """The state folder's own layout (deploy/model/paths.py); others traverse it to their own dirs."""
+    return [Dir(d, 0o755) for d in (paths.root, paths.conf, paths.run, paths.log, paths.root / "data")]
+
+
+def node_dirs(paths: StatePaths, node: Node) -> list[Dir]:
+    return role_of(node).dirs(paths, node)

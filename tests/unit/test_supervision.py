@@ -1,0 +1,78 @@
+"""Reload policy, readiness, status rows and shutdown order read from the role declarations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploy.commands import supervision
+from deploy.commands.context import Cluster
+from deploy.commands.lifecycle import shutdown_order
+from deploy.commands.status import rows_for
+from deploy.roles.base import StatusView
+from tests.unit.fixtures import PATHS, small
+
+
+class RecordingSupervisor:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def stop(self, name: str, wait: bool = True) -> None:
+        self.calls.append(("stop", name))
+
+    def start(self, name: str, wait: bool = True) -> None:
+        self.calls.append(("start", name))
+
+    def signal(self, name: str, sig: str) -> None:
+        self.calls.append(("signal", name, sig))
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("db1", [("signal", "db1", "HUP")]),
+        ("media", [("signal", "media", "HUP")]),
+        ("web1", [("stop", "web1"), ("start", "web1")]),
+        ("cache1", [("stop", "cache1"), ("start", "cache1")]),
+        ("dbproxy", [("stop", "dbproxy"), ("start", "dbproxy")]),
+    ],
+)
+def test_apply_change_reloads_or_restarts_as_the_role_says(name: str, expected: list) -> None:
+    sup = RecordingSupervisor()
+    supervision.apply_change(sup, PATHS, small().node(name))  # type: ignore[arg-type]
+    assert sup.calls == expected
+
+
+def test_lb_saves_server_states_before_its_reload(tmp_path: Path) -> None:
+    from deploy.model.paths import StatePaths
+
+    paths = StatePaths(root=tmp_path)
+    paths.run.mkdir()
+    sup = RecordingSupervisor()
+    # No HAProxy answers on the socket: the reload still happens (states are best effort).
+    assert supervision.apply_change(sup, paths, small().node("lb")) == "USR2"  # type: ignore[arg-type]
+    assert sup.calls == [("signal", "lb", "USR2")]
+
+
+def test_status_asks_every_running_nodes_role() -> None:
+    topo = small()
+    procs = {n.name: {"statename": "RUNNING"} for n in topo}
+    procs["web2"] = {"statename": "STOPPED"}
+    view = StatusView(lb_servers={}, patroni=lambda node: None)
+    rows = {r.node: r for r in rows_for(topo, procs, view)}
+    assert set(rows) == {n.name for n in topo}
+    # Nothing listens on 127.9.x.y: every running node's role probed it and found it down.
+    assert rows["cache1"].health == "down" and rows["dbproxy"].health == "down"
+    assert rows["db1"].detail == "Patroni REST not answering"
+    assert rows["worker1"].health == "ok"  # no port: its process state is its health
+    assert rows["web2"].process == "stopped" and rows["web2"].health == "-"
+    assert all(r.health != "-" for name, r in rows.items() if name != "web2")
+
+
+def test_shutdown_order_front_first_leader_last() -> None:
+    cluster = Cluster(small(), PATHS)
+    names = [n.name for n in small()]
+    assert shutdown_order(cluster, names, leader="db1") == [
+        "lb", "media", "worker1", "web1", "web2", "dbproxy", "cache1", "s3", "db2", "db1", "etcd",
+    ]  # fmt: skip

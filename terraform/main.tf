@@ -39,7 +39,7 @@ locals {
 
 # Alphanumeric only: RDS refuses /, @, " and spaces in passwords, and these also end up in URLs and YAML.
 resource "random_password" "db" {
-  for_each = toset(["superuser", "replication", "app"])
+  for_each = toset(["superuser", "replication", "app", "lb_stats"])
   length   = 32
   special  = false
 }
@@ -66,6 +66,7 @@ resource "aws_secretsmanager_secret_version" "cluster" {
     django_secret_key       = random_password.django_secret_key.result
     s3_access_key           = ""
     s3_secret_key           = ""
+    lb_stats_password       = random_password.db["lb_stats"].result
   })
 }
 
@@ -98,7 +99,7 @@ module "network" {
   vpc_cidr           = var.vpc_cidr
   az_count           = var.az_count
   allowed_http_cidrs = var.allowed_http_cidrs
-  public_ports       = { lb = 80, media = 80 } # the topology's [lb] and [media] port
+  public_ports       = { lb = [80, 443], media = [80, 443] } # the topology's [lb] and [media] port, https_port
   database_mode      = var.database_mode
   # A security group for every role but the object store (managed services included: RDS, ElastiCache).
   roles = {

@@ -44,6 +44,9 @@ class RequestContextMiddleware:
             response["X-Served-By"] = settings.TIERS_NODE_NAME
             # Which release answered: a rolling deploy's tests and operators see the switch per node.
             response["X-Release"] = settings.TIERS_RELEASE
+            if settings.DEBUG_HEADERS:
+                # The scheme Django believes the client used (the LB's X-Forwarded-Proto), for tests.
+                response["X-Scheme"] = request.scheme
             level = logging.DEBUG if request.path in _QUIET_PATHS else logging.INFO
             log.log(
                 level,

@@ -401,12 +401,13 @@ def build(environ: Mapping[str, str]) -> dict[str, Any]:
         "LOGGING": logging_config(env["LOG_LEVEL"].upper()),
         "SECURE_CONTENT_TYPE_NOSNIFF": True,
         "X_FRAME_OPTIONS": "DENY",
+        # TLS ends at the load balancer, which drops a client's X-Forwarded-Proto and sets its own (both
+        # profiles: locally the site answers HTTPS on the LB too). Web nodes take traffic from the LB only.
+        "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
     }
     if production:
         settings.update(
             {
-                # TLS ends at the load balancer, which sets (and overwrites) X-Forwarded-Proto.
-                "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
                 "SECURE_SSL_REDIRECT": True,
                 # The LB's health checks speak plain HTTP to the node: never redirect them.
                 "SECURE_REDIRECT_EXEMPT": [r"^healthz$", r"^readyz$"],

@@ -12,10 +12,11 @@ import shutil
 
 from ..clients import probes
 from ..model.topology import Node, TopologyError
+from ..render.haproxy import STATS_USER
 from ..roles import ROLES, by_priority, role_of
 from ..roles.db import pgdata, primary
 from ..roles.nodes import programs, render_all
-from . import django_ops, hosts, supervision
+from . import django_ops, hosts, pki, supervision
 from .context import Cluster
 from .progress import Progress
 from .releases import differs_from, ensure_initial
@@ -63,8 +64,11 @@ def up(cluster: Cluster, seed: bool = True) -> None:
     progress.say(f"live release {live}")
     if differs_from(cluster.releases, live, paths.repo):
         progress.say("note: app/ changed since that release; `make deploy` ships it (up keeps releases)")
+    with progress.step("certificates (the cluster's local CA issues what no file provides)"):
+        # A reissued certificate is taken like a changed config (HAProxy and nginx reload on a signal).
+        renewed = pki.ensure_certificates(topo, paths)
     with progress.step("rendering configs"):
-        changed = write_configs(cluster)
+        changed = write_configs(cluster) | renewed
     sup = cluster.supervisor
     if not sup.running():
         with progress.step("starting supervisord"):
@@ -137,11 +141,20 @@ def _django_setup(cluster: Cluster, progress: Progress, seed: bool) -> None:
 def _say_where(cluster: Cluster, progress: Progress) -> None:
     topo = cluster.topo
     lb, media = topo.one("lb"), topo.one("media")
+    local = topo.cluster.profile == "local"
     progress.say(f"cluster {topo.cluster.name!r} is up")
-    print(f"\n  Site:          http://{lb.address}:{lb.port}/")
-    print(f"  HAProxy stats: http://{lb.address}:{lb.opt('stats_port')}/")
-    print(f"  Media:         http://{media.address}:{media.port}/")
-    if topo.cluster.profile == "local":
+    print(f"\n  Site:          https://{lb.address}:{lb.opt('https_port')}/  (HTTP/2)")
+    plain = "plain HTTP, for scripts" if local else "redirects to HTTPS"
+    print(f"                 http://{lb.address}:{lb.port}/  ({plain})")
+    print(f"  CA file:       {cluster.paths.ca_cert}  (curl --cacert <it>; what the certificates chain to)")
+    stats = f"user {STATS_USER}, password " + (
+        cluster.secrets.lb_stats_password if local else "in secrets.json"
+    )
+    print(f"  HAProxy stats: http://{lb.address}:{lb.opt('stats_port')}/  ({stats})")
+    print(
+        f"  Media:         https://{media.address}:{media.opt('https_port')}/  and  http://{media.address}:{media.port}/"
+    )
+    if local:
         print("  Demo buyers:   demo / demo, demo2 / demo2   (organizer: organizer / organizer at /admin/)")
     print("  Status:        make status    Logs: make logs    Stop: make down\n")
 

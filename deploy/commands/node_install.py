@@ -16,13 +16,14 @@ from pathlib import Path
 
 from ..model.paths import StatePaths
 from ..model.secrets import Secrets, load_or_create
+from ..model.tls import cert_file
 from ..model.topology import Topology
 from ..model.units import RESTART, ConfigFile, Program
 from ..render.systemd import render_env_file, render_unit, unit_name
 from ..roles import role_of
 from ..roles.base import RenderContext
 from ..roles.nodes import node_files, program_for
-from . import hosts
+from . import hosts, pki
 from .context import ClusterError
 
 
@@ -76,7 +77,11 @@ def node_install(
     ctx = RenderContext(topo=topo, paths=paths, secrets=secrets)
     program, files = node_files_for_host(ctx, node_name, systemd_dir)
     hosts.make_dirs(hosts.dirs_for(paths, [node]))
-    written = [cf.path for cf in files if hosts.write_if_changed(cf)]
+    # A TLS node starts with the operator's certificate file or, until ACME's first run, a local CA's.
+    renewed = pki.ensure_certificates(topo, paths, [node])
+    written = [cf.path for cf in files if hosts.write_if_changed(cf)] + [
+        cert_file(paths, topo.node(n)) for n in renewed
+    ]
     unit = unit_name(program)
     if enable and Path("/run/systemd/system").exists():
         subprocess.run(["systemctl", "daemon-reload"], check=True)

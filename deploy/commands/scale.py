@@ -28,7 +28,7 @@ from ..clients import haproxy, probes
 from ..clients.haproxy import RuntimeAPI
 from ..model.defaults import DRAIN_TIMEOUT_S, UP_TIMEOUT_S
 from ..model.topology import Node, Topology, TopologyError
-from ..render.haproxy import LB_BACKEND, dynamic_server_args
+from ..render.haproxy import LB_BACKEND, PANIC_BACKEND, dynamic_server_args, panic_server_args
 from . import supervision
 from .context import Cluster
 from .lifecycle import write_configs
@@ -128,7 +128,7 @@ def scale(
                 sup.start(node.name, wait=False)
                 supervision.wait_ready(sup, [node])
             with progress.step(f"{node.name}: add to HAProxy (runtime API), wait for UP"):
-                add(api, node)
+                add(api, node, target.one("lb").opt("server_pipeline"))
     for node in removed:
         with progress.step(f"{node.name}: drain, wait for in-flight requests, maint, remove from HAProxy"):
             remove(api, node, drain_timeout_s)
@@ -143,25 +143,40 @@ def scale(
     progress.say(f"web nodes: {', '.join(want)}")
 
 
-def add(api: RuntimeAPI, node: Node) -> None:
-    """Into the site backend with no reload: add server (starts in maint), enable health, ready, UP."""
+def add(api: RuntimeAPI, node: Node, pipeline: int) -> None:
+    """Into the site backend with no reload: add server (starts in maint), enable health, ready, UP;
+    then its unchecked twin into the panic backend (used only while every checked server is down)."""
     if api.server(LB_BACKEND, node.name) is not None:
         api.set_state(LB_BACKEND, node.name, "maint")
     else:
-        api.expect(haproxy.add_server(LB_BACKEND, node.name, dynamic_server_args(node)), "New server")
+        api.expect(
+            haproxy.add_server(LB_BACKEND, node.name, dynamic_server_args(node, pipeline)), "New server"
+        )
     api.expect(haproxy.enable_health(LB_BACKEND, node.name))
     haproxy.put_back(api, LB_BACKEND, node.name, UP_TIMEOUT_S + 5)
+    if api.server(PANIC_BACKEND, node.name) is None:
+        api.expect(
+            haproxy.add_server(PANIC_BACKEND, node.name, panic_server_args(node, pipeline)), "New server"
+        )
+    api.set_state(PANIC_BACKEND, node.name, "ready")
 
 
 def remove(api: RuntimeAPI, node: Node, drain_timeout_s: float) -> None:
-    """Out of the site backend: the same drain as a deploy, then del server."""
+    """Out of both backends: the panic twin first, then the same drain as a deploy, then del server."""
+    if api.server(PANIC_BACKEND, node.name) is not None:
+        api.set_state(PANIC_BACKEND, node.name, "maint")
+        probes.wait_for(
+            lambda: _try_del(api, PANIC_BACKEND, node.name), f"HAProxy to delete {node.name}", drain_timeout_s
+        )
     if api.server(LB_BACKEND, node.name) is None:
         return
     haproxy.drain(api, LB_BACKEND, node.name, drain_timeout_s)
     # del server wants no connection left, idle ones included; they close right after maint.
-    probes.wait_for(lambda: _try_del(api, node.name), f"HAProxy to delete {node.name}", drain_timeout_s)
+    probes.wait_for(
+        lambda: _try_del(api, LB_BACKEND, node.name), f"HAProxy to delete {node.name}", drain_timeout_s
+    )
 
 
-def _try_del(api: RuntimeAPI, name: str) -> bool:
-    out = api.command(haproxy.del_server(LB_BACKEND, name)).strip()
+def _try_del(api: RuntimeAPI, backend: str, name: str) -> bool:
+    out = api.command(haproxy.del_server(backend, name)).strip()
     return out.startswith("Server deleted") or "No such server" in out

@@ -8,6 +8,7 @@ in the repository, laid out as::
     run/        pid files and unix sockets (supervisord, haproxy runtime API, uWSGI stats)
     run/<n>/    a DB node's own unix socket dir (nodes on one port must not share one)
     log/        one log file per node
+    tls/        the cluster's local CA and the certificates it issued (ca.pem is what clients trust)
     secrets.json  generated passwords and keys (local clusters only)
 """
 
@@ -82,6 +83,15 @@ class StatePaths:
     def haproxy_server_state(self) -> Path:
         """Server states saved before a reload and loaded after it (keeps drain/maint)."""
         return self.run / "haproxy-lb.state"
+
+    @property
+    def tls(self) -> Path:
+        """The local CA (``ca.pem``, ``ca.key``) and the certificates it issued (``<node>.pem``)."""
+        return self.root / "tls"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.tls / "ca.pem"
 
     def uwsgi_stats_sock(self, node: str) -> Path:
         return self.run / f"uwsgi-{node}.stats"

@@ -23,6 +23,8 @@ class Secrets:
     django_secret_key: str
     s3_access_key: str
     s3_secret_key: str
+    # HAProxy's stats page (user "admin"): only the lb role receives it.
+    lb_stats_password: str
 
     @classmethod
     def generate(cls) -> Secrets:
@@ -33,6 +35,7 @@ class Secrets:
             django_secret_key=_random.token_urlsafe(50),
             s3_access_key="tiers" + _random.token_hex(8),
             s3_secret_key=_random.token_urlsafe(30),
+            lb_stats_password=_random.token_urlsafe(18),
         )
 
     @classmethod

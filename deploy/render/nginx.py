@@ -13,7 +13,9 @@ import ipaddress
 import math
 from pathlib import Path
 
+from ..model.defaults import TLS12_CIPHERS
 from ..model.paths import StatePaths
+from ..model.tls import cert_file
 from ..model.topology import Topology
 from .templates import render
 
@@ -87,6 +89,11 @@ def render_media(topo: Topology, paths: StatePaths) -> str:
         cluster=topo.cluster.name,
         media=media,
         listen=host_port(media.address, media.port),
+        listen_tls=host_port(media.address, media.opt("https_port")),
+        https_port=media.opt("https_port"),
+        production=topo.cluster.profile == "production",
+        cert=str(cert_file(paths, media)),
+        tls12_ciphers=TLS12_CIPHERS,
         s3_endpoint=host_port(s3.address, s3.port),
         user=WORKER_USER,
         pid_file=str(media_pid_file(topo, paths)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..model.defaults import LOG_MAX_BYTES
 from ..model.paths import StatePaths
 from ..model.secrets import Secrets
 from ..model.topology import Node, Topology
@@ -27,9 +28,17 @@ def render_uwsgi(
     environment = web_environment(topo, node, paths, secrets)
     if release:
         environment["TIERS_RELEASE"] = release
+    processes = node.opt("processes")
     return render(
         "deploy/templates/uwsgi.ini.j2",
         node=node,
+        check_socket=f"{node.address}:{node.opt('check_port')}",
+        # Workers 1..processes serve the site socket; one more serves the check socket alone.
+        app_workers=",".join(str(i) for i in range(1, processes + 1)),
+        check_worker=processes + 1,
+        # The load balancer refuses larger bodies first; this holds for anything reaching the node directly.
+        limit_post=topo.one("lb").opt("max_body_mb") * 1024 * 1024,
+        log_max_bytes=LOG_MAX_BYTES,
         app_dir=app_dir or paths.app,
         stats_socket=paths.uwsgi_stats_sock(node.name),
         log_file=paths.log_file(node.name),

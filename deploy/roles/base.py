@@ -64,6 +64,14 @@ class Placement:
 
 
 @dataclass(frozen=True)
+class Tls:
+    """The role terminates TLS. Its nodes have a ``tls_cert`` key (deploy/model/tls.py); a certificate
+    the cluster's local CA issues for a node covers ``names(topo, node)`` (host names and addresses)."""
+
+    names: Callable[[Topology, Node], tuple[str, ...]]
+
+
+@dataclass(frozen=True)
 class StatusView:
     """What status lines may read besides the node itself (fetched once per `status`)."""
 
@@ -105,6 +113,8 @@ class Role:
     binaries: tuple[str, ...] = ()
     # OS users its processes run as (besides root); they come with its packages.
     users: tuple[str, ...] = ()
+    # Terminates TLS: where its certificate comes from and what a locally issued one covers.
+    tls: Tls | None = None
     # The fields of deploy.model.secrets.Secrets it receives; every other one is withheld.
     secrets: frozenset[str] = frozenset()
     # Config files of one node (each names the program that reloads on change).

@@ -1,17 +1,25 @@
-"""lb: the site's HTTP load balancer (HAProxy) in front of every web node."""
+"""lb: the site's HTTP(S) load balancer (HAProxy) in front of every web node."""
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 
 from ..clients.haproxy import SHOW_SERVERS_STATE, RuntimeAPI
-from ..model.defaults import HAPROXY
+from ..model.defaults import HAPROXY, HSTS_MAX_AGE_S, RSYSLOGD
 from ..model.paths import StatePaths
-from ..model.topology import HOST_RE, PORT, POSITIVE, REQUIRED, Node, RoleSchema, TopologyError
-from ..model.units import ConfigFile, Program
-from ..render.haproxy import render_lb
+from ..model.tls import TLS_CERT_KEY
+from ..model.topology import HOST_RE, PORT, POSITIVE, REQUIRED, Node, RoleSchema, Topology, TopologyError
+from ..model.units import ConfigFile, Dir, Program
+from ..render.haproxy import (
+    lb_log_rotate_script,
+    lb_syslog_conf,
+    render_lb,
+    render_lb_syslog,
+    render_log_rotate_script,
+)
 from . import checks
-from .base import Placement, RenderContext, Role
+from .base import Placement, RenderContext, Role, Tls
 
 
 def _validate(source: str, nodes: tuple[Node, ...]) -> None:
@@ -22,6 +30,20 @@ def _validate(source: str, nodes: tuple[Node, ...]) -> None:
                 f"{source}: [lb.{n.name}] public_host: {host!r} is not a host name "
                 '(write it without scheme or port, e.g. "shop.example.com")'
             )
+        for cidr in n.opt("limits_exempt"):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except (TypeError, ValueError):
+                raise TopologyError(
+                    f"{source}: [lb.{n.name}] limits_exempt: {cidr!r} is not an address or network "
+                    '(e.g. "127.0.0.1/32" or "10.0.0.0/8")'
+                ) from None
+        target = n.opt("acme_challenge_to")
+        if target and not target.rpartition(":")[2].isdigit():
+            raise TopologyError(
+                f"{source}: [lb.{n.name}] acme_challenge_to: {target!r} must be address:port "
+                '(where the ACME client answers HTTP-01 challenges, e.g. "127.0.0.1:8402")'
+            )
 
 
 def config_path(paths: StatePaths, node: Node):
@@ -29,13 +51,34 @@ def config_path(paths: StatePaths, node: Node):
 
 
 def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
-    return [ConfigFile(config_path(ctx.paths, node), render_lb(ctx.topo, ctx.paths), program=node.name)]
+    paths = ctx.paths
+    return [
+        # 0600: it holds the stats page's password.
+        ConfigFile(
+            config_path(paths, node), render_lb(ctx.topo, paths, ctx.secrets), 0o600, program=node.name
+        ),
+        ConfigFile(lb_syslog_conf(paths), render_lb_syslog(ctx.topo, paths), program=node.name),
+        ConfigFile(lb_log_rotate_script(paths), render_log_rotate_script(), 0o755),
+    ]
+
+
+def _dirs(paths: StatePaths, node: Node) -> list[Dir]:
+    # rsyslog's work directory.
+    return [Dir(paths.data(node.name))]
 
 
 def _program(ctx: RenderContext, node: Node) -> Program:
     # -W master-worker (reload = SIGUSR2 to the master), -db stays in the foreground. SIGUSR1: soft stop.
     cfg = str(config_path(ctx.paths, node))
-    return Program(name=node.name, role="lb", argv=(HAPROXY, "-W", "-db", "-f", cfg), stopsignal="USR1")
+    return Program(
+        name=node.name,
+        role="lb",
+        argv=(HAPROXY, "-W", "-db", "-f", cfg),
+        stopsignal="USR1",
+        # The access log is written by the master's rsyslog (render_lb_syslog); what the process manager
+        # captures is start-up output and HAProxy's own alerts.
+        stdout_logfile=str(ctx.paths.log / f"{node.name}.boot.log"),
+    )
 
 
 def save_server_state(paths: StatePaths) -> None:
@@ -46,21 +89,47 @@ def save_server_state(paths: StatePaths) -> None:
         )
 
 
+def _tls_names(_topo: Topology, node: Node) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(n for n in (node.address, node.opt("public_host"), "localhost") if n))
+
+
 _healthz, _status = checks.http("/healthz")
 
 
 ROLE = Role(
     name="lb",
-    summary="HAProxy: the site's entry point; health checks, drain, per-server maxconn and queueing",
+    summary="HAProxy: the site's entry point; TLS, admission limits, health checks, drain, queueing",
     schema=RoleSchema(
         keys={
             "address": (str, REQUIRED),
+            # Plain HTTP: answered in the local profile (scripts), redirected to HTTPS in production.
             "port": (PORT, 8080),
+            "https_port": (PORT, 8443),
             "stats_port": (PORT, 8404),
             "maxconn": (POSITIVE, 4096),
             "timeout_queue_s": (POSITIVE, 10),
+            # HAProxy threads; 1 leaves the other cores to the web nodes on a shared box.
+            "threads": (POSITIVE, 1),
+            # Connections per web node beyond its workers: they wait in its listen backlog, so a worker
+            # never idles while HAProxy hands it the next request.
+            "server_pipeline": (POSITIVE, 1),
             # The name clients use for the site (production: a DNS name in front of the LB); "" = its address.
             "public_host": (str, ""),
+            # PEM (chain, then key) kept current by the operator's ACME client or CA; "" = issued by the
+            # cluster's local CA into <state>/tls/ (deploy/model/tls.py).
+            TLS_CERT_KEY: (str, ""),
+            # Where the operator's ACME client answers HTTP-01 challenges ("address:port"); "" = none.
+            "acme_challenge_to": (str, ""),
+            "hsts_max_age_s": (POSITIVE, HSTS_MAX_AGE_S),
+            # Admission limits (docs/OPERATIONS.md "Admission limits"): whole request headers and the
+            # body's first buffer within this time; bodies above max_body_mb refused with 413;
+            # per client address, concurrent connections and requests per 10 s above these get 429.
+            "request_timeout_s": (POSITIVE, 10),
+            "max_body_mb": (POSITIVE, 10),
+            "client_max_connections": (POSITIVE, 100),
+            "client_max_requests_per_10s": (POSITIVE, 500),
+            # Sources never counted against those limits (load generators, monitoring).
+            "limits_exempt": (list, []),
         },
         count=(1, 1),
         validate=_validate,
@@ -68,11 +137,14 @@ ROLE = Role(
     priority=80,
     program=_program,
     status=_status,
-    terraform=Placement(host_group="lb", public=True, debian_units=("haproxy",)),
+    terraform=Placement(host_group="lb", public=True, debian_units=("haproxy", "rsyslog")),
     ingress=(),  # from the internet only (Placement.public)
-    packages=("haproxy",),
-    binaries=(HAPROXY,),
+    packages=("haproxy", "rsyslog"),
+    binaries=(HAPROXY, RSYSLOGD),
+    tls=Tls(names=_tls_names),
+    secrets=frozenset({"lb_stats_password"}),
     files=_files,
+    dirs=_dirs,
     ready=_healthz,
     # Master-worker reload: new workers take the config, old ones finish their connections.
     reload="USR2",

@@ -38,7 +38,8 @@ def _program(ctx: RenderContext, node: Node) -> Program:
 
 
 def readyz(node: Node) -> tuple[int, dict[str, str], bytes]:
-    return probes.http_get(node.address, node.port, "/readyz", timeout=READYZ_PROBE_TIMEOUT_S)
+    """/readyz as HAProxy's checks ask it: on the node's check socket (its own uWSGI worker)."""
+    return probes.http_get(node.address, node.opt("check_port"), "/readyz", timeout=READYZ_PROBE_TIMEOUT_S)
 
 
 def _ready(node: Node) -> bool:
@@ -59,6 +60,8 @@ ROLE = Role(
         keys={
             "address": (str, REQUIRED),
             "port": (PORT, 8000),
+            # HAProxy's /readyz checks: a socket served by a uWSGI worker of its own (render/uwsgi.py).
+            "check_port": (PORT, 8001),
             "processes": (POSITIVE, 1),
             "threads": (POSITIVE, 1),
             "harakiri_s": (POSITIVE, 30),
@@ -72,7 +75,10 @@ ROLE = Role(
     program=_program,
     status=_status,
     terraform=Placement(host_group="web", reaches_s3=True),
-    ingress=(Flow("lb", "port", "HAProxy to uWSGI: requests and /readyz checks"),),
+    ingress=(
+        Flow("lb", "port", "HAProxy to uWSGI: requests"),
+        Flow("lb", "check_port", "HAProxy to uWSGI's check worker: /readyz checks"),
+    ),
     packages=("postgresql-client",),
     secrets=APP_SECRETS,
     files=_files,

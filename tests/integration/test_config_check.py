@@ -6,18 +6,21 @@ the listeners nor contact any upstream, so S3 and the web nodes may be down.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from deploy.commands import pki
 from deploy.model.paths import REPO, StatePaths
 from deploy.model.topology import Topology
-from deploy.render.haproxy import render_dbproxy, render_lb
+from deploy.render.haproxy import render_dbproxy, render_lb, render_lb_syslog
 from deploy.render.nginx import render_media
 from deploy.roles import load
 from deploy.roles.nodes import node_dirs, state_dirs
+from tests.unit.fixtures import SECRETS
 
 pytestmark = pytest.mark.integration
 
@@ -56,14 +59,33 @@ def topo(request: pytest.FixtureRequest) -> Topology:
 
 
 @pytest.fixture
-def paths(tmp_path: Path) -> StatePaths:
+def paths(tmp_path: Path, topo: Topology) -> StatePaths:
     state = StatePaths(root=tmp_path / "state")
     state.run.mkdir(parents=True)
+    # The TLS listeners load their certificates at check time: issue them as `up` does.
+    pki.ensure_certificates(topo, state)
     return state
 
 
-def test_haproxy_lb_config_is_valid(topo: Topology, paths: StatePaths) -> None:
-    _haproxy_check(_write(paths, "haproxy-lb.cfg", render_lb(topo, paths)))
+@pytest.fixture(params=["local", "production"])
+def profiled(request: pytest.FixtureRequest, topo: Topology) -> Topology:
+    """The topology in both profiles (production adds the HTTP-to-HTTPS redirects)."""
+    return dataclasses.replace(topo, cluster=dataclasses.replace(topo.cluster, profile=request.param))
+
+
+def test_haproxy_lb_config_is_valid(profiled: Topology, paths: StatePaths) -> None:
+    _haproxy_check(_write(paths, "haproxy-lb.cfg", render_lb(profiled, paths, SECRETS)))
+
+
+def test_haproxy_lb_syslog_config_is_valid(topo: Topology, paths: StatePaths) -> None:
+    for d in [*state_dirs(paths), *node_dirs(paths, topo.one("lb"))]:
+        d.path.mkdir(parents=True, exist_ok=True)
+    config = _write(paths, "rsyslog-lb.conf", render_lb_syslog(topo, paths))
+    result = subprocess.run(
+        [_binary("rsyslogd"), "-N1", "-f", str(config)], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "error" not in (result.stdout + result.stderr).lower(), result.stdout + result.stderr
 
 
 def test_haproxy_lb_config_loads_a_saved_server_state(topo: Topology, paths: StatePaths) -> None:
@@ -75,14 +97,15 @@ def test_haproxy_lb_config_loads_a_saved_server_state(topo: Topology, paths: Sta
         "srv_check_port srv_check_addr srv_agent_addr srv_agent_port"
     )
     paths.haproxy_server_state.write_text(f"1\n# {columns}\n")
-    _haproxy_check(_write(paths, "haproxy-lb.cfg", render_lb(topo, paths)))
+    _haproxy_check(_write(paths, "haproxy-lb.cfg", render_lb(topo, paths, SECRETS)))
 
 
 def test_haproxy_dbproxy_config_is_valid(topo: Topology, paths: StatePaths) -> None:
     _haproxy_check(_write(paths, "haproxy-dbproxy.cfg", render_dbproxy(topo, paths)))
 
 
-def test_nginx_media_config_is_valid(topo: Topology, paths: StatePaths) -> None:
+def test_nginx_media_config_is_valid(profiled: Topology, paths: StatePaths) -> None:
+    topo = profiled
     for d in [*state_dirs(paths), *node_dirs(paths, topo.one("media"))]:
         d.path.mkdir(parents=True, exist_ok=True)
     config = _write(paths, "nginx-media.conf", render_media(topo, paths))

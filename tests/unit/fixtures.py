@@ -57,9 +57,21 @@ name = "unit"
 [lb.front]
 address = "10.0.0.1"
 port = 80
+https_port = 443
 stats_port = 8404
 maxconn = 500
 timeout_queue_s = 7
+threads = 2
+server_pipeline = 2
+public_host = "shop.example.com"
+tls_cert = "/etc/tiers/tls/site.pem"
+acme_challenge_to = "127.0.0.1:8402"
+hsts_max_age_s = 600
+request_timeout_s = 12
+max_body_mb = 25
+client_max_connections = 40
+client_max_requests_per_10s = 300
+limits_exempt = ["10.0.9.0/24", "192.0.2.7"]
 
 [web.web1]
 address = "10.0.1.1"
@@ -71,6 +83,7 @@ weight = 50
 [web.web2]
 address = "10.0.1.2"
 port = 8001
+check_port = 8011
 harakiri_s = 40
 
 [db.db1]
@@ -102,6 +115,8 @@ port = 9000
 [media.cdn]
 address = "10.0.4.2"
 port = 8080
+https_port = 443
+hsts_max_age_s = 600
 cache_size_mb = 1000
 
 [storage]

@@ -14,9 +14,9 @@ from deploy.commands import scale
 HEADER = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,status,weight\n"
 
 
-def stat(*servers: tuple[str, str, int, int]) -> str:
+def stat(*servers: tuple[str, str, int, int], backend: str = "web") -> str:
     rows = ["web,FRONTEND,,,0,5,4096,10,OPEN,", "stats,FRONTEND,,,1,1,100,3,OPEN,"]
-    rows += [f"web,{name},{q},0,{cur},4,1,100,{status},100" for name, status, cur, q in servers]
+    rows += [f"{backend},{name},{q},0,{cur},4,1,100,{status},100" for name, status, cur, q in servers]
     rows.append("web,BACKEND,0,0,0,5,410,10,UP,200")
     return HEADER + "\n".join(rows) + "\n\n"
 
@@ -115,7 +115,30 @@ def test_scale_addition_starts_in_maint_then_ready() -> None:
 
     node = small().by_role("web")[1]
     script = Scripted([stat(), stat(("web2", "MAINT", 0, 0)), stat(("web2", "UP", 0, 0))])
-    scale.add(api(script), node)
+    scale.add(api(script), node, 1)
     commands = [c for c in script.sent if c != "show stat"]
     assert commands[0].startswith("add server web/web2 127.9.1.2:8000 ")
-    assert commands[1:] == ["enable health web/web2", "set server web/web2 state ready"]
+    assert commands[1:] == [
+        "enable health web/web2",
+        "set server web/web2 state ready",
+        # Its unchecked twin in the panic backend, once the node is UP.
+        "add server web_panic/web2 127.9.1.2:8000 maxconn 5 weight 100",
+        "set server web_panic/web2 state ready",
+    ]
+
+
+def test_scale_removal_takes_the_panic_twin_out_first() -> None:
+    from tests.unit.fixtures import small
+
+    node = small().by_role("web")[1]
+    both = stat(("web2", "UP", 0, 0)) + stat(("web2", "UP", 0, 0), backend="web_panic").split("\n", 1)[1]
+    script = Scripted([both, stat(("web2", "UP", 0, 0)), stat(("web2", "DRAIN", 0, 0))])
+    scale.remove(api(script), node, drain_timeout_s=5)
+    commands = [c for c in script.sent if c != "show stat"]
+    assert commands == [
+        "set server web_panic/web2 state maint",
+        "del server web_panic/web2",
+        "set server web/web2 state drain",
+        "set server web/web2 state maint",
+        "del server web/web2",
+    ]

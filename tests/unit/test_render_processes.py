@@ -22,9 +22,18 @@ def test_uwsgi_ini_exact() -> None:
 def test_uwsgi_threads_enable_threading() -> None:
     topo = small()
     text = render_uwsgi(topo, topo.by_role("web")[1], PATHS, SECRETS)
-    assert "processes = 2\nthreads = 2\n" in text
+    # Two site workers and the check worker, each socket mapped to its own workers.
+    assert "processes = 3\nthreads = 2\n" in text
+    assert "\nmap-socket = 0:1,2\nmap-socket = 1:3\n" in text
+    assert "\nhttp-socket = 127.9.1.2:8000\nhttp-socket = 127.9.1.2:8001\n" in text
     assert "\nenable-threads = true\n" in text
     assert "env = TIERS_NODE_NAME=web2\n" in text
+
+
+def test_uwsgi_refuses_bodies_over_the_lb_cap() -> None:
+    topo = small()
+    text = render_uwsgi(topo, topo.by_role("web")[0], PATHS, SECRETS)
+    assert f"\nlimit-post = {10 * 1024 * 1024}\n" in text
 
 
 def test_memcached_command() -> None:

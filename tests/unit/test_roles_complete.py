@@ -102,6 +102,7 @@ def test_security_group_table_exact() -> None:
     table = {k: (v["from"], v["to"], v["port"], tuple(v["modes"])) for k, v in flows().items()}
     assert table == {
         "lb-web-8000": ("lb", "web", 8000, ("patroni", "rds")),
+        "lb-web-8001": ("lb", "web", 8001, ("patroni", "rds")),
         "web-db-5432": ("web", "db", 5432, ("patroni", "rds")),
         "worker-db-5432": ("worker", "db", 5432, ("patroni", "rds")),
         "dbproxy-db-5432": ("dbproxy", "db", 5432, ("patroni",)),

@@ -8,8 +8,8 @@ import pytest
 
 from deploy.commands.scale import load_overlay, save_overlay, scaled
 from deploy.model.topology import TopologyError
-from deploy.render.haproxy import DEFAULT_SERVER, dynamic_server_args, render_lb
-from tests.unit.fixtures import PATHS, small
+from deploy.render.haproxy import DEFAULT_SERVER, dynamic_server_args, panic_server_args, render_lb
+from tests.unit.fixtures import PATHS, SECRETS, small
 
 
 def test_added_nodes_follow_the_last_web_node() -> None:
@@ -43,9 +43,13 @@ def test_overlay_round_trip(tmp_path: Path) -> None:
 
 def test_runtime_server_matches_the_rendered_one() -> None:
     topo = scaled(small(), 3)
-    cfg = render_lb(topo, PATHS)
+    cfg = render_lb(topo, PATHS, SECRETS)
     assert f"    default-server {DEFAULT_SERVER}\n" in cfg
-    assert "    server web3 127.9.1.3:8000 maxconn 4 weight 100\n" in cfg
+    assert "    server web3 127.9.1.3:8000 port 8001 maxconn 5 weight 100\n" in cfg
     assert (
-        dynamic_server_args(topo.by_role("web")[2]) == f"127.9.1.3:8000 {DEFAULT_SERVER} maxconn 4 weight 100"
+        dynamic_server_args(topo.by_role("web")[2], 1)
+        == f"127.9.1.3:8000 {DEFAULT_SERVER} port 8001 maxconn 5 weight 100"
     )
+    # The panic backend's twin: the same node and limits, never checked.
+    assert "    server web3 127.9.1.3:8000 maxconn 5 weight 100\n" in cfg.split("backend web_panic\n")[1]
+    assert panic_server_args(topo.by_role("web")[2], 1) == "127.9.1.3:8000 maxconn 5 weight 100"

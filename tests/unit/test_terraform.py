@@ -359,7 +359,7 @@ def test_topology_template_renders_a_valid_production_topology(tmp_path: Path) -
         ("etcd", "etcd3", "10.40.128.32:2379"),
         ("dbproxy", "dbproxy", "10.40.128.40:5432"),
         ("cache", "cache1", "10.40.128.50:11211"),
-        ("s3", "s3", "10.40.0.20:443"),
+        ("s3", "s3", "10.40.0.20:8333"),
         ("media", "media", "10.40.0.20:80"),
     ]
     assert primary(topo).name == "db1"

@@ -137,11 +137,13 @@ locals {
 
   # Public roles reachable from allowed_http_cidrs (a missing port is reported by the groups' precondition).
   public_roles = sort([for role, r in var.roles : role if r.public && contains(r.exists_in, var.database_mode)])
-  public_ingress = merge([
-    for cidr in var.allowed_http_cidrs : {
-      for role in local.public_roles : "${role}-${cidr}" => { role = role, port = lookup(var.public_ports, role, null), cidr = cidr }
-    }
-  ]...)
+  public_ingress = merge(flatten([
+    for cidr in var.allowed_http_cidrs : [
+      for role in local.public_roles : {
+        for port in lookup(var.public_ports, role, []) : "${role}-${port}-${cidr}" => { role = role, port = port, cidr = cidr }
+      }
+    ]
+  ])...)
 }
 
 resource "aws_security_group" "role" {
@@ -160,7 +162,7 @@ resource "aws_security_group" "role" {
     }
     precondition {
       condition     = alltrue([for role, r in var.roles : contains(keys(var.public_ports), role) if r.public])
-      error_message = "Every public role needs its port in var.public_ports."
+      error_message = "Every public role needs its ports in var.public_ports."
     }
   }
 }

@@ -39,12 +39,12 @@ variable "allowed_http_cidrs" {
 }
 
 variable "public_ports" {
-  type        = map(number)
-  description = "Port each public role (registry `public = true`: lb, media) serves allowed_http_cidrs on, e.g. { lb = 80, media = 80 }: the topology's [lb] and [media] port."
+  type        = map(list(number))
+  description = "Ports each public role (registry `public = true`: lb, media) serves allowed_http_cidrs on, e.g. { lb = [80, 443], media = [80, 443] }: the topology's [lb] and [media] port and https_port."
 
   validation {
-    condition     = alltrue([for p in values(var.public_ports) : p >= 1 && p <= 65535 && floor(p) == p])
-    error_message = "public_ports values must be port numbers 1-65535."
+    condition     = alltrue([for p in flatten(values(var.public_ports)) : p >= 1 && p <= 65535 && floor(p) == p])
+    error_message = "public_ports values must be lists of port numbers 1-65535."
   }
 }
 

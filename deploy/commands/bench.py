@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from http.cookiejar import CookieJar
 from pathlib import Path
 
+from .bench_edge import edge
 from .bench_media import media_tier
 from .context import Cluster
 from .django_ops import django_env
@@ -156,7 +157,7 @@ def data_tier(cluster: Cluster, progress: Progress) -> list[str]:
     ]
 
 
-SECTIONS: list[Section] = [data_tier, media_tier]
+SECTIONS: list[Section] = [data_tier, media_tier, edge]
 
 
 def run(cluster: Cluster, out: Path) -> str:

@@ -45,3 +45,20 @@ def test_mix_counts_only_database_nodes_as_replica_reads() -> None:
     mix = Mix()
     mix.reads.update({"db2": 60, "db3": 30, "default": 10})
     assert mix.reads_by_replicas({"db1", "db2", "db3"}) == 90
+
+
+def test_cpu_per_request_in_microseconds() -> None:
+    from deploy.commands.bench_edge import per_request_us
+
+    assert per_request_us(0.5, 10_000) == pytest.approx(50.0)
+    assert per_request_us(0.0, 0) == 0.0
+
+
+def test_cpu_seconds_of_this_process_grows() -> None:
+    import os
+
+    from deploy.commands.bench_edge import cpu_seconds
+
+    before = cpu_seconds(os.getpid())
+    sum(i * i for i in range(2_000_000))
+    assert cpu_seconds(os.getpid()) >= before

@@ -156,3 +156,75 @@ listen stats
     stats refresh 5s
     stats show-legends
 """
+
+
+def frontend(config: str) -> str:
+    return config.split("\nfrontend site\n")[1].split("\nbackend ")[0]
+
+
+def test_https_listener_and_forwarded_headers() -> None:
+    front = frontend(render_lb(topo(), PATHS, SECRETS))
+    assert "    bind 10.0.0.1:443 ssl crt /etc/tiers/tls/site.pem alpn h2,http/1.1\n" in front
+    # A client's claim is dropped before HAProxy states its own.
+    drop = front.index("http-request del-header X-Forwarded-Proto")
+    assert drop < front.index("http-request set-header X-Forwarded-Proto https if { ssl_fc }")
+    assert 'set-header Strict-Transport-Security "max-age=600" if { ssl_fc }' in front
+
+
+def test_plain_http_redirects_only_in_production() -> None:
+    local = frontend(render_lb(topo(), PATHS, SECRETS))
+    assert "redirect scheme https" not in local
+    prod = frontend(
+        render_lb(
+            topo(TOPOLOGY.replace('name = "unit"', 'name = "unit"\nprofile = "production"')), PATHS, SECRETS
+        )
+    )
+    assert (
+        "    http-request redirect scheme https code 301 if !{ ssl_fc } !{ path /healthz } !acme_challenge\n"
+        in prod
+    )
+    # ACME challenges are routed before the redirect could apply.
+    assert prod.index("use_backend acme") < prod.index("redirect scheme https")
+
+
+def test_limits_come_from_the_topology_and_exempt_sources_are_not_tracked() -> None:
+    front = frontend(render_lb(topo(), PATHS, SECRETS))
+    assert "    tcp-request connection track-sc0 src unless limits_exempt\n" in front
+    assert "    acl limits_exempt src 10.0.9.0/24 192.0.2.7/32\n" in front
+    assert "if { sc_conn_cur(0) gt 40 }" in front
+    assert "if { sc_http_req_rate(0) gt 300 }" in front
+    assert (
+        f"http-request deny deny_status 413 if {{ req.hdr_val(content-length) gt {25 * 1024 * 1024} }}"
+        in front
+    )
+    assert "    timeout http-request 12s\n" in render_lb(topo(), PATHS, SECRETS)
+    no_exempt = frontend(
+        render_lb(
+            topo(TOPOLOGY.replace('limits_exempt = ["10.0.9.0/24", "192.0.2.7"]\n', "")), PATHS, SECRETS
+        )
+    )
+    assert "    tcp-request connection track-sc0 src\n" in no_exempt and "limits_exempt" not in no_exempt
+
+
+def test_admission_rules_run_before_any_backend_is_chosen() -> None:
+    front = frontend(render_lb(topo(), PATHS, SECRETS))
+    first_backend = front.index("use_backend")
+    for rule in ("sc_conn_cur(0)", "sc_http_req_rate(0)", "deny_status 413", "deny_status 403"):
+        assert front.index(rule) < first_backend, rule
+    assert "    use_backend web_panic if { nbsrv(web) eq 0 }\n" in front
+
+
+def test_stats_page_needs_the_lb_stats_password() -> None:
+    config = render_lb(topo(), PATHS, SECRETS)
+    assert f"    stats auth admin:{SECRETS.lb_stats_password}\n" in config
+
+
+def test_bad_limits_exempt_and_acme_target_are_clear_errors() -> None:
+    import pytest
+
+    from deploy.model.topology import TopologyError
+
+    with pytest.raises(TopologyError, match="limits_exempt: 'nope' is not an address"):
+        topo(TOPOLOGY.replace('"192.0.2.7"', '"nope"'))
+    with pytest.raises(TopologyError, match="acme_challenge_to: 'localhost' must be address:port"):
+        topo(TOPOLOGY.replace('"127.0.0.1:8402"', '"localhost"'))

@@ -124,3 +124,22 @@ def test_ipv6_addresses_are_bracketed() -> None:
     assert host_port("10.0.0.2", 8080) == "10.0.0.2:8080"
     text = TOPOLOGY.replace('address = "10.0.4.2"', 'address = "fd00::2"')
     assert "listen [fd00::2]:8080 default_server;" in render_media(topo(text), PATHS)
+
+
+def test_https_listener_with_h2_and_hsts_on_https_only() -> None:
+    config = render_media(topo(), PATHS)
+    assert "        listen 10.0.4.2:443 ssl http2 default_server;\n" in config
+    assert "        ssl_certificate /state/tls/cdn.pem;\n" in config
+    assert 'https "max-age=600";' in config
+    # Every location that sets headers repeats HSTS (nginx does not inherit add_header into them).
+    for match in ("/media/", "/static/"):
+        assert "add_header Strict-Transport-Security $hsts always;" in location(config, match)
+    assert "return 301" not in config
+
+
+def test_production_redirects_plain_http_but_healthz() -> None:
+    config = render_media(
+        topo(TOPOLOGY.replace('name = "unit"', 'name = "unit"\nprofile = "production"')), PATHS
+    )
+    assert '"http:/healthz" 0;' in config
+    assert "return 301 https://$host$request_uri;" in config

@@ -284,6 +284,39 @@ def _check_worker_pid(cluster: Cluster, node_name: str) -> int:
     return next(w["pid"] for w in workers if w["id"] == check_id)
 
 
+def test_fifty_logins_straight_at_the_web_nodes_do_not_fail_their_checks(cluster: Cluster) -> None:
+    """PBKDF2 logins keep every site worker busy for seconds; the check worker still answers in time."""
+    api = RuntimeAPI(cluster.paths.haproxy_admin_sock)
+    webs = cluster.topo.by_role("web")
+    downs: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.1):
+            downs.extend(n.name for n in webs if not api.server(LB_BACKEND, n.name).status.startswith("UP"))
+
+    def login(i: int) -> None:
+        node = webs[i % len(webs)]
+        requests.post(
+            f"http://{node.address}:{node.port}/api/login",
+            json={"username": "demo", "password": "demo"},
+            timeout=120,
+        )
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    logins = [threading.Thread(target=login, args=(i,)) for i in range(50)]
+    try:
+        for t in logins:
+            t.start()
+        for t in logins:
+            t.join(180)
+    finally:
+        done.set()
+        watcher.join()
+    assert not downs, f"HAProxy marked {sorted(set(downs))} down during the logins"
+
+
 @pytest.mark.chaos
 def test_with_every_check_failing_requests_are_still_answered(cluster: Cluster) -> None:
     api = RuntimeAPI(cluster.paths.haproxy_admin_sock)

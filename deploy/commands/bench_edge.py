@@ -43,6 +43,22 @@ def haproxy_worker_pid(api: RuntimeAPI) -> int:
     raise RuntimeError("HAProxy's `show info` has no Pid line")
 
 
+def syslog_pid(worker: int) -> int | None:
+    """The LB's rsyslog: the child of HAProxy's master (the worker's parent) that runs rsyslogd."""
+    master = Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[1]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+        if name == "rsyslogd" and rest.split()[1] == master:
+            return int(proc.name)
+    return None
+
+
 @dataclass
 class Run:
     result: WrkResult
@@ -103,9 +119,9 @@ def edge(cluster: Cluster, progress: Progress) -> list[str]:
     }
     runs: dict[str, list[Run]] = {label: [] for label in urls}
     pids = {"haproxy": haproxy_worker_pid(api)}
-    syslog_pid = cluster.paths.run / "rsyslog-lb.pid"
-    if syslog_pid.exists():
-        pids["syslog"] = int(syslog_pid.read_text().strip())
+    syslog = syslog_pid(pids["haproxy"])
+    if syslog is not None:
+        pids["syslog"] = syslog
     with progress.step(f"wrk: {web.name} direct vs through HAProxy (others in maint), {ROUNDS} rounds"):
         for name in others:
             api.set_state(LB_BACKEND, name, "maint")

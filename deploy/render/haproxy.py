@@ -120,7 +120,6 @@ def render_lb(topo: Topology, paths: StatePaths, secrets: Secrets) -> str:
         log_socket=lb_log_socket(paths),
         rsyslogd=RSYSLOGD,
         syslog_conf=lb_syslog_conf(paths),
-        syslog_pid=str(paths.run / "rsyslog-lb.pid"),
         timeout_server_s=harakiri + SERVER_TIMEOUT_MARGIN_S,
         harakiri_s=harakiri,
         # Old workers of a reload finish their requests, but never for longer than this.

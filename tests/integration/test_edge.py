@@ -185,6 +185,16 @@ def test_a_20mb_body_gets_413_from_the_lb(cluster: Cluster) -> None:
     assert "x-served-by" not in head.lower()
 
 
+def test_a_body_of_unannounced_length_gets_411(cluster: Cluster) -> None:
+    lb = cluster.topo.one("lb")
+    with socket.create_connection((lb.address, lb.port), timeout=15) as sock:
+        sock.sendall(
+            f"POST /api/login HTTP/1.1\r\nHost: {lb.address}\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5\r\nhello\r\n0\r\n\r\n".encode()
+        )
+        assert sock.recv(4096).startswith(b"HTTP/1.1 411")
+
+
 def _get_from(source: str, host: str, port: int, path: str) -> tuple[int, dict[str, str]]:
     conn = http.client.HTTPConnection(host, port, timeout=10, source_address=(source, 0))
     try:

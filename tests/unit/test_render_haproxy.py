@@ -209,7 +209,7 @@ def test_limits_come_from_the_topology_and_exempt_sources_are_not_tracked() -> N
 def test_admission_rules_run_before_any_backend_is_chosen() -> None:
     front = frontend(render_lb(topo(), PATHS, SECRETS))
     first_backend = front.index("use_backend")
-    for rule in ("sc_conn_cur(0)", "sc_http_req_rate(0)", "deny_status 413", "deny_status 403"):
+    for rule in ("sc_conn_cur(0)", "sc_http_req_rate(0)", "deny_status 413", "status 411", "deny_status 403"):
         assert front.index(rule) < first_backend, rule
     assert "    use_backend web_panic if { nbsrv(web) eq 0 }\n" in front
 

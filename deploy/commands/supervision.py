@@ -35,6 +35,10 @@ def apply_change(sup: Supervisor, paths: StatePaths, node: Node) -> str:
         sup.stop(node.name)
         sup.start(node.name)
         return RESTART
+    if sup.info(node.name).get("statename") in STOPPED_STATES:
+        # Nothing to signal (e.g. it died on the previous, broken config): start it on the new one.
+        sup.start(node.name)
+        return "start"
     if role.before_reload is not None:
         role.before_reload(paths)
     sup.signal(node.name, role.reload)

@@ -15,8 +15,12 @@ from tests.unit.fixtures import PATHS, small
 
 
 class RecordingSupervisor:
-    def __init__(self) -> None:
+    def __init__(self, state: str = "RUNNING") -> None:
         self.calls: list[tuple[str, ...]] = []
+        self.state = state
+
+    def info(self, name: str) -> dict[str, str]:
+        return {"statename": self.state}
 
     def stop(self, name: str, wait: bool = True) -> None:
         self.calls.append(("stop", name))
@@ -42,6 +46,12 @@ def test_apply_change_reloads_or_restarts_as_the_role_says(name: str, expected: 
     sup = RecordingSupervisor()
     supervision.apply_change(sup, PATHS, small().node(name))  # type: ignore[arg-type]
     assert sup.calls == expected
+
+
+def test_a_changed_config_starts_a_node_that_is_not_running() -> None:
+    sup = RecordingSupervisor(state="FATAL")
+    assert supervision.apply_change(sup, PATHS, small().node("lb")) == "start"  # type: ignore[arg-type]
+    assert sup.calls == [("start", "lb")]
 
 
 def test_lb_saves_server_states_before_its_reload(tmp_path: Path) -> None:

@@ -12,17 +12,21 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
+from ..clients import probes
+from ..clients.supervisor import Supervisor
 from ..model.paths import StatePaths
 from ..model.secrets import Secrets, load_or_create
-from ..model.topology import Topology
+from ..model.topology import Node, Topology
 from ..model.units import RESTART, ConfigFile, Program
+from ..render.supervisor import render_supervisord
 from ..render.systemd import render_env_file, render_unit, unit_name
 from ..roles import role_of
 from ..roles.base import RenderContext
 from ..roles.nodes import node_files, program_for
-from . import hosts
+from . import hosts, supervision
 from .context import ClusterError
 
 
@@ -34,7 +38,8 @@ def load_secrets(
         return Secrets.none()
     if secrets_file:
         try:
-            return Secrets(**json.loads(Path(secrets_file).read_text())).only(needed)
+            text = sys.stdin.read() if secrets_file == "-" else Path(secrets_file).read_text()
+            return Secrets(**json.loads(text)).only(needed)
         except (OSError, ValueError, TypeError) as exc:
             raise ClusterError(f"cannot read secrets from {secrets_file}: {exc}") from None
     if topo.cluster.profile == "production":
@@ -68,14 +73,17 @@ def node_install(
     systemd_dir: Path,
     secrets_file: str | None = None,
     enable: bool = True,
+    manager: str = "systemd",
 ) -> list[Path]:
     paths = StatePaths.for_cluster(topo.cluster.name, state_base)
     node = topo.node(node_name)
     role = role_of(node)
     secrets = load_secrets(topo, paths, secrets_file or os.environ.get("TIERS_SECRETS"), role.secrets)
     ctx = RenderContext(topo=topo, paths=paths, secrets=secrets)
-    program, files = node_files_for_host(ctx, node_name, systemd_dir)
     hosts.make_dirs(hosts.dirs_for(paths, [node]))
+    if manager == "supervisord":
+        return _under_supervisord(ctx, node)
+    program, files = node_files_for_host(ctx, node_name, systemd_dir)
     written = [cf.path for cf in files if hosts.write_if_changed(cf)]
     unit = unit_name(program)
     if enable and Path("/run/systemd/system").exists():
@@ -88,3 +96,36 @@ def node_install(
     else:
         print(f"systemd is not running this host: start it with `systemctl enable --now {unit}` where it is")
     return written
+
+
+def _under_supervisord(ctx: RenderContext, node: Node) -> list[Path]:
+    """A host whose PID 1 is not systemd (a rehearsal host): the same program under its own supervisord.
+
+    The first install starts supervisord (which starts the program unless the role leaves the start to
+    the orchestrator, as the DB tier does); later ones apply changes the way the role reloads.
+    """
+    program = program_for(ctx, node)
+    conf = ConfigFile(
+        ctx.paths.conf_file("supervisord.conf"),
+        render_supervisord(ctx.topo.cluster.name, [program], ctx.paths),
+        0o600,
+    )
+    files = [*node_files(ctx, node), conf]
+    written = [cf.path for cf in files if hosts.write_if_changed(cf)]
+    changed = {cf.program for cf in files if cf.path in written and cf.program}
+    sup = Supervisor(ctx.paths)
+    if not sup.running():
+        sup.start_daemon()
+        probes.wait_for(sup.running, f"supervisord of {node.name}", 15)
+    else:
+        updated = set(sup.update())
+        for name in sorted(changed - updated):
+            supervision.apply_change(sup, ctx.paths, ctx.topo.node(name))
+    print(f"{node.name}: supervisord runs {program.name}")
+    return written
+
+
+def host_kill(topo: Topology, node_name: str, state_base: Path) -> None:
+    """`kill` of one node, run on its own host (its processes are only visible there)."""
+    paths = StatePaths.for_cluster(topo.cluster.name, state_base)
+    supervision.kill(Supervisor(paths), paths, topo.node(node_name))

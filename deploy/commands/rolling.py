@@ -123,7 +123,7 @@ class Rollout:
             if state in ("FATAL", "BACKOFF", "EXITED", "STOPPED"):
                 raise DeployError(f"{node} did not start on release {version} (supervisord: {state}); "
                                   f"see `python -m deploy logs {node}`")  # fmt: skip
-            status, _h, body = readyz(n)
+            status, _h, body = readyz(n, self.cluster.place.prober(n))
             return status == 200 and readyz_release(body) == version
 
         probes.wait_for(ready, f"{node} /readyz 200 on release {version}", self.options.ready_timeout_s)

@@ -126,7 +126,7 @@ def scale(
         for node in added:
             with progress.step(f"{node.name}: start, wait for /readyz"):
                 sup.start(node.name, wait=False)
-                supervision.wait_ready(sup, [node])
+                supervision.wait_ready(cluster.place, [node])
             with progress.step(f"{node.name}: add to HAProxy (runtime API), wait for UP"):
                 add(api, node)
     for node in removed:

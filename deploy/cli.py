@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--manager", choices=("systemd", "supervisord"), default="systemd",
         help="the host's process manager (supervisord where PID 1 is not systemd, e.g. rehearsal hosts)",
     )  # fmt: skip
+    ni.add_argument("--release", default="", help="the release (in this host's state folder) the node runs")
     hk = sub.add_parser(
         "host-kill", help="on a fleet host: SIGKILL its node (what `kill` runs there over SSH)"
     )
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # Verbs that still act on this machine's files and sockets only (docs/FLEET.md says what the fleet lacks).
-LOOPBACK_ONLY = ("deploy", "rollback", "releases", "scale", "bench")
+LOOPBACK_ONLY = ("scale", "bench")
 
 
 def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) -> int:
@@ -244,6 +245,7 @@ def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) ->
                 args.secrets,
                 not args.no_enable,
                 args.manager,
+                args.release,
             )
             print("\n".join(f"wrote {p}" for p in written) or "nothing changed")
         case "host-kill":

@@ -129,6 +129,23 @@ class SSH:
             _check(self.name, argv, out)
         return out
 
+    def stream(self, local_argv: list[str], argv: list[str], timeout: float = 300) -> None:
+        """Pipe the output of ``local_argv`` (run here) into ``argv`` on the host, e.g. tar to tar."""
+        with subprocess.Popen(local_argv, stdout=subprocess.PIPE) as producer:
+            out = subprocess.run(
+                self.command_argv(argv),
+                stdin=producer.stdout,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+        if out.returncode == 255:
+            raise TransportError(explain(self, out.stderr))
+        if producer.returncode != 0 or out.returncode != 0:
+            raise TransportError(
+                f"{self.name}: `{shlex.join(local_argv)} | {shlex.join(argv)}` failed: {out.stderr.strip()}"
+            )
+
     def close(self) -> None:
         subprocess.run(self.exit_argv(), capture_output=True, text=True, timeout=15)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
+import subprocess
+from pathlib import Path
 
 import django
 
@@ -41,18 +43,38 @@ def manage_argv(cluster: Cluster, args: list[str], node: Node | None = None) -> 
     return [str(paths.venv / "bin" / "python"), str(paths.app / "manage.py"), *args]
 
 
-def manage(cluster: Cluster, args: list[str], quiet: bool = False, timeout: float = 600) -> str:
-    """manage.py ``args`` on the first web node's host with its environment; a failure raises with its tail."""
+def run_manage(
+    cluster: Cluster,
+    args: list[str],
+    app: Path | None = None,
+    extra: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """manage.py ``args`` on the first web node's host with its environment (and ``app``'s code, e.g. a release)."""
     node = cluster.topo.by_role("web")[0]
     paths = cluster.place.host_paths(node)
-    env_lines = "".join(f"{k}={shlex.quote(v)}\n" for k, v in _node_env(cluster, node).items())
-    argv = ["sh", "-c", _RUN_WITH_ENV, "manage", str(paths.app), *manage_argv(cluster, args, node)]
-    out = cluster.place.transport(node).run(argv, input=env_lines, timeout=timeout, check=False)
+    app = app or paths.app
+    env = {**_node_env(cluster, node), "PYTHONPATH": str(app), **(extra or {})}
+    env_lines = "".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items())
+    argv = [
+        "sh",
+        "-c",
+        _RUN_WITH_ENV,
+        "manage",
+        str(app),
+        str(paths.venv / "bin" / "python"),
+        str(app / "manage.py"),
+        *args,
+    ]
+    return cluster.place.transport(node).run(argv, input=env_lines, timeout=timeout, check=False)
+
+
+def manage(cluster: Cluster, args: list[str], quiet: bool = False, timeout: float = 600) -> str:
+    """manage.py ``args`` with the working tree's code; a failure raises with its output's tail."""
+    out = run_manage(cluster, args, timeout=timeout)
     if out.returncode != 0:
         detail = (out.stderr or out.stdout or "").strip()[-2000:]
-        raise ClusterError(
-            f"manage.py {' '.join(args)} on {node.name} failed (exit {out.returncode}): {detail}"
-        )
+        raise ClusterError(f"manage.py {' '.join(args)} failed (exit {out.returncode}): {detail}")
     if not quiet:
         print(out.stdout, end="")
     return out.stdout

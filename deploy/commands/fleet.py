@@ -38,8 +38,10 @@ from ..model.units import ConfigFile
 from ..render.templates import render
 from ..roles import role_of
 from ..roles.firewall import render_ruleset
+from . import supervision
 from .hosts import HostError, write_if_changed
 from .progress import Progress
+from .releases import Release, ensure_initial
 
 if TYPE_CHECKING:
     from .context import Cluster
@@ -111,10 +113,25 @@ def deploy_argv(topology_file: Path, *args: str) -> list[str]:
             "--topology", str(topology_file), *args]  # fmt: skip
 
 
-def node_install_argv(topology_file: Path, node: Node) -> list[str]:
+def node_install_argv(topology_file: Path, node: Node, release: str = "") -> list[str]:
     """node-install on the host itself, under its own supervisord; secrets arrive on stdin."""
     return deploy_argv(topology_file, "node-install", node.name, "--state", str(MOUNTPOINT),
-                       "--manager", "supervisord", "--secrets", "-")  # fmt: skip
+                       "--manager", "supervisord", "--secrets", "-", "--release", release)  # fmt: skip
+
+
+# Unpacks a release (a tar of <version>/ on stdin) into the host's releases folder, atomically: a half-copied
+# release is never visible under its name. $1: the releases folder, $2: the version.
+RECEIVE_RELEASE = (
+    'set -e; mkdir -p "$1"; cd "$1"; if [ -f "$2/release.json" ]; then cat >/dev/null; exit 0; fi; '
+    'rm -rf ".incoming-$2"; mkdir ".incoming-$2"; tar -C ".incoming-$2" -xf -; mv ".incoming-$2/$2" "$2"; '
+    'rmdir ".incoming-$2"'
+)
+# Deletes every release of the host's releases folder not named in the arguments ($1: the folder).
+PRUNE_RELEASES = (
+    'cd "$1" 2>/dev/null || exit 0; shift; for d in */; do d=${d%/}; keep=0; '
+    'for k in "$@"; do [ "$d" = "$k" ] && keep=1; done; '
+    '[ $keep = 1 ] || { chmod -R u+w "$d"; rm -rf "$d"; }; done'
+)
 
 
 def _run(argv: list[str], what: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -204,6 +221,43 @@ class Fleet:
             return []
         return [self.supervisor(n) for n in self.topo]
 
+    # -- releases: each web and worker host keeps its own copies, in its own state folder
+    def releases_dir(self, node: Node) -> Path:
+        return self.host_paths(node).root / "releases"
+
+    def release_app(self, node: Node, version: str) -> Path:
+        return self.releases_dir(node) / version / "app"
+
+    def ship(self, node: Node, release: Release) -> None:
+        tar = ["tar", "-C", str(release.path.parent), "-cf", "-", release.version]
+        receive = ["sh", "-c", RECEIVE_RELEASE, "receive", str(self.releases_dir(node)), release.version]
+        self.ssh(node).stream(tar, receive)
+
+    def prune(self, node: Node, keep: list[str]) -> None:
+        self.ssh(node).run(["sh", "-c", PRUNE_RELEASES, "prune", str(self.releases_dir(node)), *keep])
+
+    def install(self, node: Node, release: str = "") -> None:
+        """node-install on the node's host (its configs, its supervisord), with only its role's secrets."""
+        mine = self.cluster.secrets.only(role_of(node).secrets)
+        argv = node_install_argv(self.topology_file, node, release)
+        self.ssh(node).run(argv, input=json.dumps(dataclasses.asdict(mine)), timeout=180)
+
+    def switch(self, node: Node, release: Release) -> None:
+        self.ship(node, release)
+        self.install(node, release.version)  # the config changed: its supervisord restarts the program
+
+    def follow_live(self) -> list[str]:
+        live = self.cluster.releases.live()
+        workers = self.topo.by_role("worker")
+        if live is None or not workers:
+            return []
+        release = self.cluster.releases.get(live)
+        for node in workers:
+            self.ship(node, release)
+            self.install(node, live)
+        supervision.wait_ready(self, workers)
+        return [n.name for n in workers]
+
     def kill(self, node: Node) -> None:
         argv = deploy_argv(self.topology_file, "host-kill", node.name, "--state", str(MOUNTPOINT))
         self.ssh(node).run(argv, timeout=60)
@@ -229,15 +283,16 @@ class Fleet:
                     probes.wait_for(lambda s=ssh: _connects(s), f"sshd on {node.name} ({node.address})", 20)
                 except probes.WaitTimeout:
                     ssh.connect()  # raises the reason, naming the host and the fix; nothing was installed
+        store, web = self.cluster.releases, self.topo.by_role("web")
+        with progress.step("making sure the web nodes run a release, on their own hosts"):
+            live = ensure_initial(store, [n.name for n in web], REPO, REPO / ".venv" / "bin" / "python")
+            running = {**{n.name: live for n in self.topo.by_role("worker")}, **store.node_versions()}
+            for node in [*web, *self.topo.by_role("worker")]:
+                self.ship(node, store.get(running[node.name]))
+        progress.say(f"live release {live}")
         with progress.step("node-install on every host (configs, its own supervisord)"):
-            secrets = self.cluster.secrets
             for node in self.topo:
-                mine = secrets.only(role_of(node).secrets)
-                self.ssh(node).run(
-                    node_install_argv(self.topology_file, node),
-                    input=json.dumps(dataclasses.asdict(mine)),
-                    timeout=120,
-                )
+                self.install(node, running.get(node.name, ""))
 
     def preflight(self) -> None:
         if os.geteuid() != 0:

@@ -14,8 +14,7 @@ from ..clients import probes
 from ..model.topology import Node, TopologyError
 from ..roles import ROLES, by_priority, role_of
 from ..roles.db import primary
-from ..roles.nodes import render_all
-from . import django_ops, hosts, supervision
+from . import django_ops, supervision
 from .context import Cluster
 from .progress import Progress
 
@@ -25,27 +24,9 @@ DB_PRIORITY = ROLES["db"].priority
 APP_PRIORITY = 50
 
 
-def write_configs(cluster: Cluster) -> set[str]:
-    """Write changed config files; return the programs whose config changed."""
-    return hosts.write_files(render_all(cluster.render_context()))
-
-
 def follow_live_release(cluster: Cluster) -> list[str]:
-    """Re-render and restart the workers on the live release (after a deploy or rollback).
-
-    Only the programs whose command changed restart; a task cut short is re-queued by the new worker.
-    Returns once every restarted worker runs again: supervisord starts a re-added program on its next
-    tick, after `update` has returned, so a deploy that did not wait here could report success while
-    a worker was not yet running the release it reports.
-    """
-    write_configs(cluster)
-    workers = cluster.topo.by_role("worker")
-    if not workers:
-        return []
-    sup = cluster.supervisor
-    changed = sup.update()
-    supervision.wait_ready(cluster.place, [n for n in workers if n.name in changed])
-    return changed
+    """Workers restarted on the live release (after a deploy or rollback), wherever they run."""
+    return cluster.place.follow_live()
 
 
 def up(cluster: Cluster, seed: bool = True) -> None:

@@ -50,6 +50,16 @@ def load_secrets(
     return load_or_create(paths.secrets).only(needed)
 
 
+def release_context(paths: StatePaths, node: Node, version: str) -> dict:
+    """The node runs release ``version`` from this host's own releases folder ("" = the code it was installed with)."""
+    if not version:
+        return {}
+    app = paths.root / "releases" / version / "app"
+    if not (app / "manage.py").exists():
+        raise ClusterError(f"release {version} is not on this host ({app}): ship it first (`deploy` does)")
+    return {"node_releases": {node.name: (app, version)}, "worker_release": (app, version)}
+
+
 def node_files_for_host(
     ctx: RenderContext, node_name: str, systemd_dir: Path
 ) -> tuple[Program, list[ConfigFile]]:
@@ -74,12 +84,13 @@ def node_install(
     secrets_file: str | None = None,
     enable: bool = True,
     manager: str = "systemd",
+    release: str = "",
 ) -> list[Path]:
     paths = StatePaths.for_cluster(topo.cluster.name, state_base)
     node = topo.node(node_name)
     role = role_of(node)
     secrets = load_secrets(topo, paths, secrets_file or os.environ.get("TIERS_SECRETS"), role.secrets)
-    ctx = RenderContext(topo=topo, paths=paths, secrets=secrets)
+    ctx = RenderContext(topo=topo, paths=paths, secrets=secrets, **release_context(paths, node, release))
     hosts.make_dirs(hosts.dirs_for(paths, [node]))
     if manager == "supervisord":
         return _under_supervisord(ctx, node)

@@ -18,10 +18,10 @@ from ..clients.supervisor import Supervisor
 from ..clients.transport import Local, Transport
 from ..model.paths import StatePaths
 from ..model.topology import Node
-from ..roles.nodes import programs, render_all
+from ..roles.nodes import node_files, programs, render_all
 from . import hosts, supervision
 from .progress import Progress
-from .releases import differs_from, ensure_initial
+from .releases import Release, differs_from, ensure_initial
 
 if TYPE_CHECKING:
     from .context import Cluster
@@ -37,6 +37,12 @@ class Place(Protocol):
     def prepare(self, progress: Progress) -> None: ...
     def kill(self, node: Node) -> None: ...
     def teardown(self, progress: Progress) -> None: ...
+    # releases: where a node's host keeps them, getting one there, running one, following the live one
+    def release_app(self, node: Node, version: str) -> Path: ...
+    def ship(self, node: Node, release: Release) -> None: ...
+    def switch(self, node: Node, release: Release) -> None: ...
+    def prune(self, node: Node, keep: list[str]) -> None: ...
+    def follow_live(self) -> list[str]: ...
 
 
 class Loopback:
@@ -94,6 +100,42 @@ class Loopback:
 
     def kill(self, node: Node) -> None:
         supervision.kill(self.cluster.supervisor, self.cluster.paths, node)
+
+    def release_app(self, node: Node, version: str) -> Path:
+        return self.cluster.releases.get(version).app
+
+    def ship(self, node: Node, release: Release) -> None:
+        """Every node of this machine runs releases from the one store: nothing to copy."""
+
+    def prune(self, node: Node, keep: list[str]) -> None:
+        """The one store was pruned already."""
+
+    def switch(self, node: Node, release: Release) -> None:
+        """Render the node's config on ``release`` and restart its program."""
+        cluster = self.cluster
+        wanted = {**cluster.node_releases(), node.name: (release.app, release.version)}
+        for cf in node_files(cluster.render_context(wanted), node):
+            hosts.write_if_changed(cf)
+        sup = cluster.supervisor
+        sup.stop(node.name)
+        sup.start(node.name, wait=False)
+
+    def follow_live(self) -> list[str]:
+        """Re-render and restart the workers on the live release (after a deploy or rollback).
+
+        Only the programs whose command changed restart; a task cut short is re-queued by the new worker.
+        Returns once every restarted worker runs again: supervisord starts a re-added program on its next
+        tick, after `update` has returned, so a deploy that did not wait here could report success while
+        a worker was not yet running the release it reports.
+        """
+        cluster = self.cluster
+        hosts.write_files(render_all(cluster.render_context()))
+        workers = cluster.topo.by_role("worker")
+        if not workers:
+            return []
+        changed = cluster.supervisor.update()
+        supervision.wait_ready(self, [n for n in workers if n.name in changed])
+        return changed
 
     def teardown(self, progress: Progress) -> None:
         """Programs are stopped: stop supervisord and anything a killed program left behind."""

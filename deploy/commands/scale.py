@@ -29,9 +29,9 @@ from ..clients.haproxy import RuntimeAPI
 from ..model.defaults import DRAIN_TIMEOUT_S, UP_TIMEOUT_S
 from ..model.topology import Node, Topology, TopologyError
 from ..render.haproxy import LB_BACKEND, dynamic_server_args
-from . import supervision
+from ..roles.nodes import render_all
+from . import hosts, supervision
 from .context import Cluster
-from .lifecycle import write_configs
 from .progress import Progress
 
 _NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<n>\d+)$")
@@ -121,7 +121,7 @@ def scale(
             cluster.releases.set_node(node.name, live)
         save_overlay(cluster.paths.root, count if count != len(base.by_role("web")) else None)
         with progress.step(f"rendering configs for {', '.join(n.name for n in added)} (release {live})"):
-            write_configs(new_cluster)
+            hosts.write_files(render_all(new_cluster.render_context()))
             sup.update()
         for node in added:
             with progress.step(f"{node.name}: start, wait for /readyz"):
@@ -138,7 +138,7 @@ def scale(
     if removed:
         save_overlay(cluster.paths.root, count if count != len(base.by_role("web")) else None)
         with progress.step("rendering configs without " + ", ".join(n.name for n in removed)):
-            write_configs(new_cluster)
+            hosts.write_files(render_all(new_cluster.render_context()))
             sup.update()
     progress.say(f"web nodes: {', '.join(want)}")
 

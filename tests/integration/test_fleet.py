@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +16,11 @@ import pytest
 
 from deploy.commands.context import Cluster
 from deploy.commands.fleet import MOUNTPOINT, ns_name
+from deploy.commands.wrk import parse_wrk
 from deploy.model.paths import REPO, StatePaths
 from deploy.model.topology import Node
 from deploy.roles import REGISTRY, load
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import copy_source, deployed_version, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.fleet]
 
@@ -151,6 +153,34 @@ def test_killed_web_host_is_routed_around(fleet: Cluster) -> None:
     finally:
         fleet_cli("start", "web1")
     wait_until(lambda: api.server("web", "web1").status == "UP", "web1 back UP", 30)
+
+
+def test_deploy_and_rollback_over_ssh_under_load_from_the_internet(fleet: Cluster, tmp_path: Path) -> None:
+    source = copy_source(tmp_path / "src", f"fleet {time.time()}")
+    lb = TOPO.one("lb")
+    load = subprocess.Popen(
+        ["ip", "netns", "exec", ns_name(TOPO.cluster.name, "internet"), "wrk", "-t1", "-c4", "-d60s", "--latency",
+         f"http://{lb.address}:{lb.port}/api/events"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        version = deployed_version(fleet_cli("deploy", "--source", str(source)).stdout)
+        status = fleet_cli("status").stdout
+        assert status.count(f"release {version}") == 2, status
+        fleet_cli("rollback")
+    finally:
+        output, _ = load.communicate(timeout=150)
+    result = parse_wrk("fleet", output)
+    print(f"load during deploy + rollback: {result.requests} requests, {result.errors} failed")
+    assert result.requests > 100 and result.errors == 0, output
+    # Releases live only in the web and worker hosts' own state folders.
+    hosts = fleet.paths.root / "hosts"
+    for node in TOPO:
+        releases = hosts / node.name / TOPO.cluster.name / "releases"
+        if node.role in ("web", "worker"):
+            assert (releases / version / "release.json").exists(), node.name
+        else:
+            assert not releases.exists(), f"{node.name} holds releases"
 
 
 def test_failover_over_ssh(fleet: Cluster) -> None:

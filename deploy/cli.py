@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the host's process manager (supervisord where PID 1 is not systemd, e.g. rehearsal hosts)",
     )  # fmt: skip
     ni.add_argument("--release", default="", help="the release (in this host's state folder) the node runs")
+    ni.add_argument(
+        "--web-count", type=int, default=0, help="web hosts of the file that run (a scaled fleet)"
+    )
     hk = sub.add_parser(
         "host-kill", help="on a fleet host: SIGKILL its node (what `kill` runs there over SSH)"
     )
@@ -212,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # Verbs that still act on this machine's files and sockets only (docs/FLEET.md says what the fleet lacks).
-LOOPBACK_ONLY = ("scale", "bench")
+LOOPBACK_ONLY = ("bench",)
 
 
 def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) -> int:
@@ -246,6 +249,7 @@ def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) ->
                 not args.no_enable,
                 args.manager,
                 args.release,
+                args.web_count,
             )
             print("\n".join(f"wrote {p}" for p in written) or "nothing changed")
         case "host-kill":

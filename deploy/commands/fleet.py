@@ -36,7 +36,7 @@ from ..model.paths import REPO, StatePaths
 from ..model.topology import Node, Topology
 from ..model.units import ConfigFile
 from ..render.templates import render
-from ..roles import role_of
+from ..roles import load, role_of
 from ..roles.firewall import render_ruleset
 from . import supervision
 from .hosts import HostError, write_if_changed
@@ -113,10 +113,14 @@ def deploy_argv(topology_file: Path, *args: str) -> list[str]:
             "--topology", str(topology_file), *args]  # fmt: skip
 
 
-def node_install_argv(topology_file: Path, node: Node, release: str = "") -> list[str]:
-    """node-install on the host itself, under its own supervisord; secrets arrive on stdin."""
+def node_install_argv(topology_file: Path, node: Node, release: str = "", web_count: int = 0) -> list[str]:
+    """node-install on the host itself, under its own supervisord; secrets arrive on stdin.
+
+    ``web_count``: how many of the file's web hosts run (`scale`), so every host renders the same cluster.
+    """
     return deploy_argv(topology_file, "node-install", node.name, "--state", str(MOUNTPOINT),
-                       "--manager", "supervisord", "--secrets", "-", "--release", release)  # fmt: skip
+                       "--manager", "supervisord", "--secrets", "-", "--release", release,
+                       "--web-count", str(web_count))  # fmt: skip
 
 
 # Unpacks a release (a tar of <version>/ on stdin) into the host's releases folder, atomically: a half-copied
@@ -151,7 +155,9 @@ class Fleet:
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
-        self.topo = cluster.topo
+        self.topo = cluster.topo  # the nodes that run (`scale` may leave some web hosts idle)
+        # Every host of the file: namespaces, keys and sshd exist for all of them.
+        self.hosts = load(self.topo.source)
         self.name = self.topo.cluster.name
         self.ops_dir = cluster.paths.root / "ops"
 
@@ -239,12 +245,27 @@ class Fleet:
     def install(self, node: Node, release: str = "") -> None:
         """node-install on the node's host (its configs, its supervisord), with only its role's secrets."""
         mine = self.cluster.secrets.only(role_of(node).secrets)
-        argv = node_install_argv(self.topology_file, node, release)
+        argv = node_install_argv(self.topology_file, node, release, len(self.topo.by_role("web")))
         self.ssh(node).run(argv, input=json.dumps(dataclasses.asdict(mine)), timeout=180)
 
     def switch(self, node: Node, release: Release) -> None:
         self.ship(node, release)
         self.install(node, release.version)  # the config changed: its supervisord restarts the program
+
+    def running_releases(self) -> dict[str, str]:
+        """node -> the release it runs: web nodes their own, workers the live one."""
+        store = self.cluster.releases
+        live = store.live() or ""
+        return {**{n.name: live for n in self.topo.by_role("worker")}, **store.node_versions()}
+
+    def reconfigure(self) -> None:
+        """node-install again on every running host: each renders the current cluster, reloads what changed."""
+        running = self.running_releases()
+        for node in self.topo:
+            version = running.get(node.name, "")
+            if version:
+                self.ship(node, self.cluster.releases.get(version))
+            self.install(node, version)
 
     def follow_live(self) -> list[str]:
         live = self.cluster.releases.live()
@@ -274,10 +295,10 @@ class Fleet:
         with progress.step(f"private network and {len(self.topo.nodes)} host namespaces (no route out)"):
             self.ensure_network()
         with progress.step("each host's firewall (the security-group table) and sshd"):
-            for node in self.topo:
+            for node in self.hosts:
                 self.start_host(node)
         with progress.step("SSH to every host (pinned host keys)"):
-            for node in self.topo:
+            for node in self.hosts:
                 ssh = self.ssh(node)
                 try:
                     probes.wait_for(lambda s=ssh: _connects(s), f"sshd on {node.name} ({node.address})", 20)
@@ -310,7 +331,7 @@ class Fleet:
             _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"tiers-{self.name}-ops", "-f", str(self.key)],
                  "operator key")  # fmt: skip
         pinned = []
-        for node in self.topo:
+        for node in self.hosts:
             ssh_dir = self.host_dir(node) / "ssh"
             ssh_dir.mkdir(parents=True, exist_ok=True)
             host_key = ssh_dir / "ssh_host_ed25519_key"
@@ -323,7 +344,9 @@ class Fleet:
 
     def ensure_network(self) -> None:
         present = namespaces()
-        wanted = {ns_name(self.name, what) for what, _a in endpoints(self.topo)} | {ns_name(self.name, "net")}
+        wanted = {ns_name(self.name, what) for what, _a in endpoints(self.hosts)} | {
+            ns_name(self.name, "net")
+        }
         if wanted <= present:
             return
         if wanted & present:
@@ -331,7 +354,7 @@ class Fleet:
                 f"the fleet's namespaces are half there ({', '.join(sorted(wanted & present))}): "
                 f"`make down TOPOLOGY={self.topo.source}` removes them, then `make up` again"
             )
-        for argv in network_argv(self.topo):
+        for argv in network_argv(self.hosts):
             _run(argv, "fleet network")
 
     def start_host(self, node: Node) -> None:
@@ -341,7 +364,7 @@ class Fleet:
         config = render("deploy/templates/sshd_config.j2", cluster=self.name, node=node.name,
                         address=node.address, mount=MOUNTPOINT)  # fmt: skip
         write_if_changed_text(ssh_dir / "sshd_config", config, 0o600)
-        ruleset = render_ruleset(self.topo, node)
+        ruleset = render_ruleset(self.hosts, node)
         write_if_changed_text(host_dir / "nftables.nft", ruleset, 0o644)
         host_ns = ns_name(self.name, node.name)
         # flush + the new table in one transaction: the host is never without its rules.
@@ -366,7 +389,7 @@ class Fleet:
                 if sup.running():
                     sup.shutdown()
         with progress.step(f"ending every process in {len(mine)} namespaces, removing them"):
-            for node in self.topo:
+            for node in self.hosts:
                 self.ssh(node).close()
             stop_namespace_processes(mine)
             for ns in mine:

@@ -28,6 +28,7 @@ from ..roles.base import RenderContext
 from ..roles.nodes import node_files, program_for
 from . import hosts, supervision
 from .context import ClusterError
+from .scale import scaled
 
 
 def load_secrets(
@@ -85,7 +86,9 @@ def node_install(
     enable: bool = True,
     manager: str = "systemd",
     release: str = "",
+    web_count: int = 0,
 ) -> list[Path]:
+    topo = scaled(topo, web_count or None)  # a fleet running fewer of its web hosts (`scale`)
     paths = StatePaths.for_cluster(topo.cluster.name, state_base)
     node = topo.node(node_name)
     role = role_of(node)

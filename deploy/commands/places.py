@@ -43,6 +43,7 @@ class Place(Protocol):
     def switch(self, node: Node, release: Release) -> None: ...
     def prune(self, node: Node, keep: list[str]) -> None: ...
     def follow_live(self) -> list[str]: ...
+    def reconfigure(self) -> None: ...
 
 
 class Loopback:
@@ -119,6 +120,11 @@ class Loopback:
         sup = cluster.supervisor
         sup.stop(node.name)
         sup.start(node.name, wait=False)
+
+    def reconfigure(self) -> None:
+        """Every config rendered again for the current topology; supervisord adds and removes programs."""
+        hosts.write_files(render_all(self.cluster.render_context()))
+        self.cluster.supervisor.update()
 
     def follow_live(self) -> list[str]:
         """Re-render and restart the workers on the live release (after a deploy or rollback).

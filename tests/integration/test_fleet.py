@@ -193,6 +193,23 @@ def test_failover_over_ssh(fleet: Cluster) -> None:
     assert fleet.pg.dbproxy_reaches_primary()
 
 
+def test_scale_within_the_fleets_hosts(fleet: Cluster) -> None:
+    lb = TOPO.one("lb")
+    fleet_cli("scale", "1")
+    try:
+        status = fleet_cli("status").stdout
+        assert "web2" not in status and "web1" in status
+        api = fleet.place.runtime_api(lb, fleet.place.host_paths(lb).haproxy_admin_sock)
+        assert set(api.servers("web")) == {"web1"}
+        assert all(internet_get(lb, "/healthz") == 200 for _ in range(5))
+        refused = fleet_cli("scale", "3", check=False)
+        assert refused.returncode != 0 and "a fleet scales within them" in refused.stderr
+    finally:
+        fleet_cli("scale", "2")
+    assert set(api.servers("web")) == {"web1", "web2"}
+    assert all(s.status == "UP" for s in api.servers("web").values())
+
+
 def test_refused_key_stops_before_changing_anything(fleet: Cluster, tmp_path: Path) -> None:
     keys = fleet.paths.root / "hosts" / "web2" / "ssh" / "authorized_keys"
     original = keys.read_text()

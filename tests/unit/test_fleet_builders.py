@@ -9,6 +9,7 @@ import pytest
 from deploy.clients.probes import curl_argv, parse_curl, tcp_argv
 from deploy.clients.transport import SSH, explain
 from deploy.commands.fleet import endpoints, network_argv, node_install_argv, sshd_start_argv
+from deploy.commands.scale import scaled
 from deploy.model.paths import REPO
 from deploy.model.topology import TopologyError
 from deploy.roles import loads
@@ -87,9 +88,17 @@ def test_sshd_runs_in_the_hosts_own_namespaces() -> None:
 
 
 def test_node_install_argv_reads_secrets_from_stdin() -> None:
-    argv = node_install_argv(Path("/t/fleet.toml"), TOPO.node("web1"), "v1")
-    assert argv[-10:] == ["node-install", "web1", "--state", "/var/lib/tiers", "--manager", "supervisord",
-                          "--secrets", "-", "--release", "v1"]  # fmt: skip
+    argv = node_install_argv(Path("/t/fleet.toml"), TOPO.node("web1"), "v1", 2)
+    assert argv[-12:] == ["node-install", "web1", "--state", "/var/lib/tiers", "--manager", "supervisord",
+                          "--secrets", "-", "--release", "v1", "--web-count", "2"]  # fmt: skip
+
+
+def test_a_fleet_scales_within_its_hosts() -> None:
+    one = scaled(TOPO, 1)
+    assert [n.name for n in one.by_role("web")] == ["web1"]
+    assert len(one.nodes) == len(TOPO.nodes) - 1
+    with pytest.raises(TopologyError, match="a fleet scales within them"):
+        scaled(TOPO, 3)
 
 
 def test_firewall_of_a_db_host_exact() -> None:

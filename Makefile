@@ -14,6 +14,7 @@ help:
 	@echo "make psql NODE=db1                          make test                unit + integration tests"
 	@echo "make deploy [SOURCE=dir]   rolling deploy   make rollback            back to the previous release"
 	@echo "make releases                               make scale WEB=n         add/remove web nodes"
+	@echo "any target TOPOLOGY=deploy/topologies/fleet.toml: the rehearsal fleet (docs/FLEET.md)"
 
 install:
 	@bash deploy/bootstrap.sh

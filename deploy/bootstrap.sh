@@ -14,6 +14,7 @@ packages=(
   memcached                            # shared cache
   python3-venv python3-dev build-essential  # the venv, and uWSGI compiles against Python's headers
   curl wrk procps                      # probes and bounded load runs (make bench)
+  iproute2 nftables openssh-server openssh-client  # the rehearsal fleet: namespaces, firewalls, sshd per host
 )
 if [ "${TIERS_TEST_TOOLS:-0}" = 1 ]; then
   packages+=(chromium)                 # browser tests (Playwright drives Debian's Chromium)

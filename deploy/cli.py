@@ -9,13 +9,14 @@ import sys
 from pathlib import Path
 
 from .clients import probes
-from .commands import lifecycle, rolling, supervision
+from .clients.transport import TransportError
+from .commands import lifecycle, rolling
 from .commands.bench import run as run_bench
 from .commands.context import Cluster, ClusterError
-from .commands.django_ops import django_env, manage_argv
+from .commands.django_ops import django_env, manage, manage_argv
 from .commands.failover import failover
 from .commands.hosts import HostError
-from .commands.node_install import node_install
+from .commands.node_install import host_kill, node_install
 from .commands.oplog import LockedError, operation
 from .commands.postgres import AdminError, psql_argv
 from .commands.releases import ReleaseError
@@ -53,8 +54,21 @@ def build_parser() -> argparse.ArgumentParser:
     ni.add_argument("node")
     ni.add_argument("--state", default="/var/lib/tiers", help="state folder (default /var/lib/tiers)")
     ni.add_argument("--systemd-dir", default="/etc/systemd/system")
-    ni.add_argument("--secrets", help="JSON secrets file (default $TIERS_SECRETS)")
+    ni.add_argument("--secrets", help="JSON secrets file, - for stdin (default $TIERS_SECRETS)")
     ni.add_argument("--no-enable", action="store_true", help="write files only")
+    ni.add_argument(
+        "--manager", choices=("systemd", "supervisord"), default="systemd",
+        help="the host's process manager (supervisord where PID 1 is not systemd, e.g. rehearsal hosts)",
+    )  # fmt: skip
+    ni.add_argument("--release", default="", help="the release (in this host's state folder) the node runs")
+    ni.add_argument(
+        "--web-count", type=int, default=0, help="web hosts of the file that run (a scaled fleet)"
+    )
+    hk = sub.add_parser(
+        "host-kill", help="on a fleet host: SIGKILL its node (what `kill` runs there over SSH)"
+    )
+    hk.add_argument("node")
+    hk.add_argument("--state", default="/var/lib/tiers")
     tf = sub.add_parser("terraform-roles", help="write terraform/roles.tf.json from the role registry")
     tf.add_argument("--out", default=str(REPO / "terraform" / "roles.tf.json"))
     fo = sub.add_parser("failover", help="planned switchover of the primary to a replica (Patroni)")
@@ -114,15 +128,24 @@ def add_operations_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def logs(cluster: Cluster, node: str | None, lines: int, follow: bool) -> int:
-    names = [node] if node else [n.name for n in cluster.topo]
-    if node:
-        cluster.topo.node(node)
-    files = [str(cluster.paths.log_file(n)) for n in names if cluster.paths.log_file(n).exists()]
-    if not files:
-        print("no logs yet: is the cluster up? (make up)")
-        return 1
-    argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), *files]
-    return subprocess.call(argv)
+    nodes = [cluster.topo.node(node)] if node else list(cluster.topo)
+    if cluster.topo.cluster.hosts == "loopback":
+        files = [
+            str(cluster.paths.log_file(n.name)) for n in nodes if cluster.paths.log_file(n.name).exists()
+        ]
+        if not files:
+            print("no logs yet: is the cluster up? (make up)")
+            return 1
+        return subprocess.call(["tail", "-n", str(lines), *(["-F"] if follow else []), *files])
+    if follow:
+        raise ClusterError("logs --follow needs one host at a time on a fleet: ssh to it, or drop -f")
+    for n in nodes:  # each host keeps its own logs
+        place = cluster.place
+        out = place.transport(n).run(
+            ["tail", "-n", str(lines), str(place.host_paths(n).log_file(n.name))], check=False
+        )
+        print(f"==> {n.name} <==\n{out.stdout or out.stderr}")
+    return 0
 
 
 def operations(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) -> int:
@@ -178,13 +201,29 @@ def main(argv: list[str] | None = None) -> int:
     cluster = Cluster(topo, paths)
     try:
         return dispatch(cluster, base_topo, args)
-    except (ClusterError, HostError, AdminError, SupervisionError, probes.WaitTimeout, TopologyError) as exc:
+    except (
+        ClusterError,
+        HostError,
+        AdminError,
+        SupervisionError,
+        TransportError,
+        probes.WaitTimeout,
+        TopologyError,
+    ) as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1
 
 
+# Verbs that still act on this machine's files and sockets only (docs/FLEET.md says what the fleet lacks).
+LOOPBACK_ONLY = ("bench",)
+
+
 def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) -> int:
     topo = cluster.topo
+    if topo.cluster.hosts != "loopback" and args.command in LOOPBACK_ONLY:
+        raise ClusterError(
+            f"`{args.command}` does not run against a fleet yet; use it on the loopback cluster"
+        )
     match args.command:
         case "up":
             lifecycle.up(cluster, seed=not args.no_seed)
@@ -202,9 +241,19 @@ def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) ->
             print(f"wrote {args.out}")
         case "node-install":
             written = node_install(
-                topo, args.node, Path(args.state), Path(args.systemd_dir), args.secrets, not args.no_enable
+                topo,
+                args.node,
+                Path(args.state),
+                Path(args.systemd_dir),
+                args.secrets,
+                not args.no_enable,
+                args.manager,
+                args.release,
+                args.web_count,
             )
             print("\n".join(f"wrote {p}" for p in written) or "nothing changed")
+        case "host-kill":
+            host_kill(topo, args.node, Path(args.state))
         case "failover":
             print(f"the primary is now {failover(cluster, args.to).name}")
         case "bench":
@@ -219,9 +268,14 @@ def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) ->
             if node.role != "db":
                 raise ClusterError(f"{args.node} is a {node.role} node; psql needs a db node")
             extra = args.args[1:] if args.args[:1] == ["--"] else args.args
+            if topo.cluster.hosts != "loopback":
+                raise ClusterError("psql on a fleet host: `ssh` to it (docs/FLEET.md) and run psql there")
             os.execvp("runuser", psql_argv(cluster.paths, node, extra))
         case "deploy" | "rollback" | "releases" | "scale":
             return operations(cluster, base_topo, args)
+        case "manage" if topo.cluster.hosts != "loopback":
+            extra = args.args[1:] if args.args[:1] == ["--"] else args.args
+            manage(cluster, extra)
         case "manage":
             extra = args.args[1:] if args.args[:1] == ["--"] else args.args
             env = django_env(cluster, topo.node(args.node) if args.node else None)
@@ -233,10 +287,10 @@ def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) ->
 
 def control(cluster: Cluster, verb: str, name: str) -> None:
     node = cluster.topo.node(name)
-    sup = cluster.supervisor
+    sup = cluster.place.supervisor(node)
     if verb in ("stop", "restart"):
         sup.stop(node.name)
     if verb in ("start", "restart"):
         sup.start(node.name)
     if verb == "kill":
-        supervision.kill(sup, cluster.paths, node)
+        cluster.place.kill(node)

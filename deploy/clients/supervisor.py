@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import xmlrpc.client
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +14,41 @@ from supervisor.xmlrpc import SupervisorTransport
 from ..model.paths import StatePaths
 
 
+class CommandTransport(xmlrpc.client.Transport):
+    """XML-RPC whose requests go through a command (``post``: request body in, response body out)."""
+
+    def __init__(self, post: Callable[[str], str]) -> None:
+        super().__init__()
+        self.post = post
+
+    def request(self, host: str, handler: str, request_body: bytes, verbose: bool = False) -> Any:
+        parser, unmarshaller = self.getparser()
+        parser.feed(self.post(request_body.decode()).encode())
+        parser.close()
+        return unmarshaller.close()
+
+
 class Supervisor:
-    def __init__(self, paths: StatePaths) -> None:
+    """One supervisord: through its unix socket here, or through ``post`` (a host's, over SSH)."""
+
+    def __init__(self, paths: StatePaths, post: Callable[[str], str] | None = None) -> None:
         self.paths = paths
         self.conf = paths.conf_file("supervisord.conf")
+        self.post = post
 
     def _proxy(self) -> Any:
-        transport = SupervisorTransport(None, None, f"unix://{self.paths.supervisor_sock}")
+        if self.post is not None:
+            transport: xmlrpc.client.Transport = CommandTransport(self.post)
+        else:
+            transport = SupervisorTransport(None, None, f"unix://{self.paths.supervisor_sock}")
         return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
 
     def running(self) -> bool:
-        if not Path(self.paths.supervisor_sock).exists():
+        if self.post is None and not Path(self.paths.supervisor_sock).exists():
             return False
         try:
             return self._proxy().getState()["statename"] == "RUNNING"
-        except (OSError, xmlrpc.client.Fault):
+        except (OSError, RuntimeError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
             return False
 
     def start_daemon(self) -> None:

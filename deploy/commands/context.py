@@ -11,6 +11,8 @@ from ..model.paths import StatePaths
 from ..model.secrets import Secrets, load_or_create
 from ..model.topology import Topology
 from ..roles.base import RenderContext
+from .fleet import Fleet
+from .places import Loopback, Place
 from .postgres import PostgresAdmin
 from .releases import ReleaseStore, assignments
 
@@ -34,8 +36,13 @@ class Cluster:
         return Supervisor(self.paths)
 
     @functools.cached_property
+    def place(self) -> Place:
+        """Where the nodes run: this machine's loopback addresses, or the rehearsal fleet's hosts."""
+        return Fleet(self) if self.topo.cluster.hosts == "fleet" else Loopback(self)
+
+    @functools.cached_property
     def pg(self) -> PostgresAdmin:
-        return PostgresAdmin(self.topo, self.paths, self.secrets)
+        return PostgresAdmin(self.topo, self.place, self.secrets)
 
     @property
     def releases(self) -> ReleaseStore:

@@ -1,10 +1,16 @@
-"""Django operations against a cluster: manage.py with a node's environment, static fingerprint."""
+"""Django operations against a cluster: manage.py with a web node's environment, on that node's host.
+
+The environment (which holds the app's secrets) travels on the command's stdin, never in argv, so it does
+not show in `ps` on the host; the same command runs here for the loopback cluster and over SSH on a fleet.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import subprocess
+from pathlib import Path
 
 import django
 
@@ -13,34 +19,65 @@ from ..render.django_env import web_environment
 from .context import Cluster, ClusterError
 from .releases import static_hash
 
+# Reads KEY='value' lines from stdin into the environment, then runs manage.py with the given arguments.
+_RUN_WITH_ENV = 'set -a; eval "$(cat)"; set +a; cd "$1"; shift; exec "$@"'
+
 
 def django_env(cluster: Cluster, node: Node | None = None) -> dict[str, str]:
-    """The process environment plus what a web node's Django learns about its world."""
+    """The process environment plus what a web node's Django learns about its world (this machine)."""
     node = node or cluster.topo.by_role("web")[0]
     env = dict(os.environ)
-    env.update(web_environment(cluster.topo, node, cluster.paths, cluster.secrets))
-    env["PYTHONPATH"] = str(cluster.paths.app)
+    env.update(_node_env(cluster, node))
     return env
 
 
-def manage_argv(cluster: Cluster, args: list[str]) -> list[str]:
-    return [str(cluster.paths.venv / "bin" / "python"), str(cluster.paths.app / "manage.py"), *args]
+def _node_env(cluster: Cluster, node: Node) -> dict[str, str]:
+    paths = cluster.place.host_paths(node)
+    env = web_environment(cluster.topo, node, paths, cluster.secrets)
+    env["PYTHONPATH"] = str(paths.app)
+    return env
 
 
-def manage(cluster: Cluster, args: list[str], quiet: bool = False) -> None:
+def manage_argv(cluster: Cluster, args: list[str], node: Node | None = None) -> list[str]:
+    paths = cluster.place.host_paths(node or cluster.topo.by_role("web")[0])
+    return [str(paths.venv / "bin" / "python"), str(paths.app / "manage.py"), *args]
+
+
+def run_manage(
+    cluster: Cluster,
+    args: list[str],
+    app: Path | None = None,
+    extra: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """manage.py ``args`` on the first web node's host with its environment (and ``app``'s code, e.g. a release)."""
+    node = cluster.topo.by_role("web")[0]
+    paths = cluster.place.host_paths(node)
+    app = app or paths.app
+    env = {**_node_env(cluster, node), "PYTHONPATH": str(app), **(extra or {})}
+    env_lines = "".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items())
+    argv = [
+        "sh",
+        "-c",
+        _RUN_WITH_ENV,
+        "manage",
+        str(app),
+        str(paths.venv / "bin" / "python"),
+        str(app / "manage.py"),
+        *args,
+    ]
+    return cluster.place.transport(node).run(argv, input=env_lines, timeout=timeout, check=False)
+
+
+def manage(cluster: Cluster, args: list[str], quiet: bool = False, timeout: float = 600) -> str:
     """manage.py ``args`` with the working tree's code; a failure raises with its output's tail."""
-    out = subprocess.run(
-        manage_argv(cluster, args),
-        env=django_env(cluster),
-        cwd=cluster.paths.app,
-        capture_output=quiet,
-        text=True,
-    )
+    out = run_manage(cluster, args, timeout=timeout)
     if out.returncode != 0:
-        detail = (out.stderr or out.stdout or "").strip()[-2000:] if quiet else ""
-        raise ClusterError(
-            f"manage.py {' '.join(args)} failed (exit {out.returncode}){': ' + detail if detail else ''}"
-        )
+        detail = (out.stderr or out.stdout or "").strip()[-2000:]
+        raise ClusterError(f"manage.py {' '.join(args)} failed (exit {out.returncode}): {detail}")
+    if not quiet:
+        print(out.stdout, end="")
+    return out.stdout
 
 
 def has_command(cluster: Cluster, name: str) -> bool:

@@ -7,7 +7,6 @@ work again through dbproxy and reports how long they did not.
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 from ..clients import probes
@@ -44,11 +43,11 @@ def failover(cluster: Cluster, to: str | None = None) -> Node:
     progress.say(f"leader {leader.name} -> candidate {candidate.name}")
     began = time.monotonic()
     with progress.step("patronictl switchover"):
-        out = subprocess.run(
-            [str(cluster.paths.venv / "bin" / "patronictl"), "-c", str(ctl_config_path(cluster.paths)),
-             "switchover", "--leader", leader.name, "--candidate", candidate.name, "--force"],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+        # On the leader's host: patronictl talks to etcd, which only DB hosts may reach.
+        paths = cluster.place.host_paths(leader)
+        argv = [str(paths.venv / "bin" / "patronictl"), "-c", str(ctl_config_path(paths)), "switchover",
+                "--leader", leader.name, "--candidate", candidate.name, "--force"]  # fmt: skip
+        out = cluster.place.transport(leader).run(argv, timeout=120, check=False)
         if out.returncode != 0:
             raise ClusterError(f"patronictl switchover failed: {(out.stderr or out.stdout).strip()[-1000:]}")
     with progress.step(f"waiting for {candidate.name} to lead and dbproxy to reach it"):

@@ -14,12 +14,10 @@ from ..clients import probes
 from ..model.topology import Node, TopologyError
 from ..render.haproxy import STATS_USER
 from ..roles import ROLES, by_priority, role_of
-from ..roles.db import pgdata, primary
-from ..roles.nodes import programs, render_all
-from . import django_ops, hosts, pki, supervision
+from ..roles.db import primary
+from . import django_ops, supervision
 from .context import Cluster
 from .progress import Progress
-from .releases import differs_from, ensure_initial
 
 # Roles below this priority must be ready before the database tier starts (etcd); roles from the
 # DB tier up to it before migrations (dbproxy, cache, s3); the rest after them (web, worker, media, lb).
@@ -27,58 +25,16 @@ DB_PRIORITY = ROLES["db"].priority
 APP_PRIORITY = 50
 
 
-def write_configs(cluster: Cluster) -> set[str]:
-    """Write changed config files; return the programs whose config changed."""
-    return hosts.write_files(render_all(cluster.render_context()))
-
-
 def follow_live_release(cluster: Cluster) -> list[str]:
-    """Re-render and restart the workers on the live release (after a deploy or rollback).
-
-    Only the programs whose command changed restart; a task cut short is re-queued by the new worker.
-    Returns once every restarted worker runs again: supervisord starts a re-added program on its next
-    tick, after `update` has returned, so a deploy that did not wait here could report success while
-    a worker was not yet running the release it reports.
-    """
-    write_configs(cluster)
-    workers = cluster.topo.by_role("worker")
-    if not workers:
-        return []
-    sup = cluster.supervisor
-    changed = sup.update()
-    supervision.wait_ready(sup, [n for n in workers if n.name in changed])
-    return changed
+    """Workers restarted on the live release (after a deploy or rollback), wherever they run."""
+    return cluster.place.follow_live()
 
 
 def up(cluster: Cluster, seed: bool = True) -> None:
-    topo, paths = cluster.topo, cluster.paths
+    topo = cluster.topo
     progress = Progress(f"Bringing up cluster {topo.cluster.name!r} ({len(topo.nodes)} nodes, {topo.source})")
-    hosts.preflight(topo, programs(cluster.render_context({})))
-    hosts.make_dirs(hosts.dirs_for(paths, topo))
-    fresh = not (pgdata(paths, primary(topo)) / "PG_VERSION").exists()
-    web_names = [n.name for n in topo.by_role("web")]
-    with progress.step("making sure the web nodes run a release"):
-        # The first `up` builds one from the working tree; later ones keep what nodes run
-        # (code changes ship with `deploy`).
-        live = ensure_initial(cluster.releases, web_names, paths.repo, paths.venv / "bin" / "python")
-    progress.say(f"live release {live}")
-    if differs_from(cluster.releases, live, paths.repo):
-        progress.say("note: app/ changed since that release; `make deploy` ships it (up keeps releases)")
-    with progress.step("certificates (the cluster's local CA issues what no file provides)"):
-        # A reissued certificate is taken like a changed config (HAProxy and nginx reload on a signal).
-        renewed = pki.ensure_certificates(topo, paths)
-    with progress.step("rendering configs"):
-        changed = write_configs(cluster) | renewed
-    sup = cluster.supervisor
-    if not sup.running():
-        with progress.step("starting supervisord"):
-            sup.start_daemon()
-            probes.wait_for(sup.running, "supervisord", 15)
-    else:
-        with progress.step("applying config changes"):
-            updated = set(sup.update())
-            for name in sorted(changed - updated):
-                supervision.apply_change(sup, paths, topo.node(name))
+    cluster.place.prepare(progress)
+    fresh = not cluster.pg.initialized(primary(topo))
     roles = by_priority()
     _wait_roles(cluster, progress, [r for r in roles if r.priority < DB_PRIORITY])
     _start_database(cluster, progress, fresh)
@@ -95,24 +51,25 @@ def _wait_roles(cluster: Cluster, progress: Progress, roles: list) -> None:
         nodes = cluster.topo.by_role(role.name)
         if nodes:
             with progress.step(f"waiting for {role.name} ({', '.join(n.name for n in nodes)})"):
-                supervision.wait_ready(cluster.supervisor, nodes)
+                supervision.wait_ready(cluster.place, nodes)
 
 
 def _start_database(cluster: Cluster, progress: Progress, fresh: bool) -> None:
-    topo, sup, pg = cluster.topo, cluster.supervisor, cluster.pg
+    topo, place, pg = cluster.topo, cluster.place, cluster.pg
     if pg.leader() is None:
         first = primary(topo) if fresh else _last_leader(cluster)
         with progress.step(
             f"starting {first.name} first ({'bootstraps' if fresh else 'was the last leader'})"
         ):
-            sup.start(first.name, wait=False)
+            place.supervisor(first).start(first.name, wait=False)
     with progress.step("waiting for a Patroni leader"):
         leader = probes.wait_for(pg.leader, "a Patroni leader", 90)
     progress.say(f"leader is {leader.name}")
     with progress.step("starting every node"):
-        for name, info in sup.processes().items():
-            if info["statename"] not in ("RUNNING", "STARTING"):
-                sup.start(name, wait=False)
+        for sup in place.supervisors():
+            for name, info in sup.processes().items():
+                if info["statename"] not in ("RUNNING", "STARTING"):
+                    sup.start(name, wait=False)
     with progress.step("ensuring the application role and database"):
         # Right after bootstrap Patroni restarts PostgreSQL once: retry through that.
         probes.wait_for(pg.try_ensure_app_database, "the leader to accept the app role's SQL", 60)
@@ -179,26 +136,23 @@ def shutdown_order(cluster: Cluster, names: list[str], leader: str | None) -> li
 
 def down(cluster: Cluster) -> None:
     progress = Progress(f"Stopping cluster {cluster.topo.cluster.name!r}")
-    sup = cluster.supervisor
-    if not sup.running():
-        progress.say("supervisord is not running: nothing to stop")
-        supervision.stop_strays(cluster.topo, cluster.paths)
-        return
-    with progress.step("stopping every node (web and lb first, the database last, its leader last of all)"):
-        leader = cluster.pg.leader()
-        if leader is not None:
-            cluster.paths.last_leader.write_text(leader.name)
-        known = {n.name for n in cluster.topo}
-        names = [n for n in sup.processes() if n in known]
-        for name in shutdown_order(cluster, names, leader.name if leader else None):
-            sup.stop(name)
-    with progress.step("stopping supervisord"):
-        pidfile = cluster.paths.run / "supervisord.pid"
-        pid = int(pidfile.read_text()) if pidfile.exists() else None
-        sup.shutdown()
-        if pid:
-            probes.wait_for(lambda: not supervision.alive(pid), "supervisord to exit", 20)
-    supervision.stop_strays(cluster.topo, cluster.paths)
+    place = cluster.place
+    running = [sup for sup in place.supervisors() if sup.running()]
+    if running:
+        with progress.step(
+            "stopping every node (web and lb first, the database last, its leader last of all)"
+        ):
+            leader = cluster.pg.leader()
+            if leader is not None:
+                cluster.paths.root.mkdir(parents=True, exist_ok=True)
+                cluster.paths.last_leader.write_text(leader.name)
+            known = {n.name: n for n in cluster.topo}
+            names = [n for sup in running for n in sup.processes() if n in known]
+            for name in shutdown_order(cluster, names, leader.name if leader else None):
+                place.supervisor(known[name]).stop(name)
+    else:
+        progress.say("no process manager is running: nothing to stop")
+    place.teardown(progress)
     progress.say("stopped; data kept (make clean wipes it)")
 
 

@@ -12,19 +12,24 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
+from ..clients import probes
+from ..clients.supervisor import Supervisor
 from ..model.paths import StatePaths
 from ..model.secrets import Secrets, load_or_create
 from ..model.tls import cert_file
-from ..model.topology import Topology
+from ..model.topology import Node, Topology
 from ..model.units import RESTART, ConfigFile, Program
+from ..render.supervisor import render_supervisord
 from ..render.systemd import render_env_file, render_unit, unit_name
 from ..roles import role_of
 from ..roles.base import RenderContext
 from ..roles.nodes import node_files, program_for
-from . import hosts, pki
+from . import hosts, pki, supervision
 from .context import ClusterError
+from .scale import scaled
 
 
 def load_secrets(
@@ -35,7 +40,8 @@ def load_secrets(
         return Secrets.none()
     if secrets_file:
         try:
-            return Secrets(**json.loads(Path(secrets_file).read_text())).only(needed)
+            text = sys.stdin.read() if secrets_file == "-" else Path(secrets_file).read_text()
+            return Secrets(**json.loads(text)).only(needed)
         except (OSError, ValueError, TypeError) as exc:
             raise ClusterError(f"cannot read secrets from {secrets_file}: {exc}") from None
     if topo.cluster.profile == "production":
@@ -44,6 +50,16 @@ def load_secrets(
             "(a JSON object with the fields of deploy.model.secrets.Secrets)"
         )
     return load_or_create(paths.secrets).only(needed)
+
+
+def release_context(paths: StatePaths, node: Node, version: str) -> dict:
+    """The node runs release ``version`` from this host's own releases folder ("" = the code it was installed with)."""
+    if not version:
+        return {}
+    app = paths.root / "releases" / version / "app"
+    if not (app / "manage.py").exists():
+        raise ClusterError(f"release {version} is not on this host ({app}): ship it first (`deploy` does)")
+    return {"node_releases": {node.name: (app, version)}, "worker_release": (app, version)}
 
 
 def node_files_for_host(
@@ -69,19 +85,23 @@ def node_install(
     systemd_dir: Path,
     secrets_file: str | None = None,
     enable: bool = True,
+    manager: str = "systemd",
+    release: str = "",
+    web_count: int = 0,
 ) -> list[Path]:
+    topo = scaled(topo, web_count or None)  # a fleet running fewer of its web hosts (`scale`)
     paths = StatePaths.for_cluster(topo.cluster.name, state_base)
     node = topo.node(node_name)
     role = role_of(node)
     secrets = load_secrets(topo, paths, secrets_file or os.environ.get("TIERS_SECRETS"), role.secrets)
-    ctx = RenderContext(topo=topo, paths=paths, secrets=secrets)
-    program, files = node_files_for_host(ctx, node_name, systemd_dir)
+    ctx = RenderContext(topo=topo, paths=paths, secrets=secrets, **release_context(paths, node, release))
     hosts.make_dirs(hosts.dirs_for(paths, [node]))
     # A TLS node starts with the operator's certificate file or, until ACME's first run, a local CA's.
-    renewed = pki.ensure_certificates(topo, paths, [node])
-    written = [cf.path for cf in files if hosts.write_if_changed(cf)] + [
-        cert_file(paths, topo.node(n)) for n in renewed
-    ]
+    renewed = [cert_file(paths, topo.node(n)) for n in pki.ensure_certificates(topo, paths, [node])]
+    if manager == "supervisord":
+        return _under_supervisord(ctx, node, renewed)
+    program, files = node_files_for_host(ctx, node_name, systemd_dir)
+    written = [cf.path for cf in files if hosts.write_if_changed(cf)] + renewed
     unit = unit_name(program)
     if enable and Path("/run/systemd/system").exists():
         subprocess.run(["systemctl", "daemon-reload"], check=True)
@@ -93,3 +113,39 @@ def node_install(
     else:
         print(f"systemd is not running this host: start it with `systemctl enable --now {unit}` where it is")
     return written
+
+
+def _under_supervisord(ctx: RenderContext, node: Node, renewed: list[Path]) -> list[Path]:
+    """A host whose PID 1 is not systemd (a rehearsal host): the same program under its own supervisord.
+
+    The first install starts supervisord (which starts the program unless the role leaves the start to
+    the orchestrator, as the DB tier does); later ones apply changes the way the role reloads.
+    """
+    program = program_for(ctx, node)
+    conf = ConfigFile(
+        ctx.paths.conf_file("supervisord.conf"),
+        render_supervisord(ctx.topo.cluster.name, [program], ctx.paths),
+        0o600,
+    )
+    files = [*node_files(ctx, node), conf]
+    written = [cf.path for cf in files if hosts.write_if_changed(cf)]
+    changed = {cf.program for cf in files if cf.path in written and cf.program}
+    if renewed:  # a new certificate is taken like a changed config
+        changed.add(node.name)
+        written += renewed
+    sup = Supervisor(ctx.paths)
+    if not sup.running():
+        sup.start_daemon()
+        probes.wait_for(sup.running, f"supervisord of {node.name}", 15)
+    else:
+        updated = set(sup.update())
+        for name in sorted(changed - updated):
+            supervision.apply_change(sup, ctx.paths, ctx.topo.node(name))
+    print(f"{node.name}: supervisord runs {program.name}")
+    return written
+
+
+def host_kill(topo: Topology, node_name: str, state_base: Path) -> None:
+    """`kill` of one node, run on its own host (its processes are only visible there)."""
+    paths = StatePaths.for_cluster(topo.cluster.name, state_base)
+    supervision.kill(Supervisor(paths), paths, topo.node(node_name))

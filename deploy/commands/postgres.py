@@ -1,22 +1,26 @@
 """PostgreSQL administration of the DB tier: who leads, SQL as superuser, the app role, replication.
 
-Command builders (:func:`psql_argv`, :func:`app_role_argv`) are pure; :class:`PostgresAdmin` runs
-them (as the postgres user, over each node's own unix socket) and reads Patroni's REST API.
+Command builders (:func:`psql_argv`, :func:`app_role_argv`, :func:`primary_check_argv`) are pure; :class:`PostgresAdmin`
+runs them on the DB node's host (as the postgres user, over the node's own unix socket) through the place's
+transport, and reads Patroni's REST API with the place's probes.
 """
 
 from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import psycopg2
-
+from ..clients.transport import TransportError
 from ..model.defaults import PG_BIN_DIR
 from ..model.paths import StatePaths
 from ..model.secrets import Secrets
 from ..model.topology import Node, Topology
 from ..render.patroni import app_verifier
-from ..roles.db import patroni_status
+from ..roles.db import patroni_status, pgdata
+
+if TYPE_CHECKING:
+    from .places import Place
 
 
 class AdminError(RuntimeError):
@@ -43,25 +47,38 @@ def app_role_argv(paths: StatePaths, node: Node, topo: Topology, secrets: Secret
     )  # fmt: skip
 
 
+def primary_check_argv(paths: StatePaths, topo: Topology) -> list[str]:
+    """Connect through dbproxy as the app role (password on stdin) and print whether it is a primary."""
+    proxy, db = topo.one("dbproxy"), topo.database
+    return [
+        "env", f"PYTHONPATH={paths.repo}", str(paths.venv / "bin" / "python"), "-m", "deploy.clients.pgcheck",
+        proxy.address, str(proxy.port), db.name, db.user,
+    ]  # fmt: skip
+
+
 @dataclass
 class PostgresAdmin:
     topo: Topology
-    paths: StatePaths
+    place: Place
     secrets: Secrets
 
     def leader(self) -> Node | None:
         for node in self.topo.by_role("db"):
-            data = patroni_status(node)
+            data = patroni_status(node, self.place.prober(node))
             if data and data.get("role") in ("primary", "master") and data.get("state") == "running":
                 return node
         return None
 
+    def initialized(self, node: Node) -> bool:
+        """The node's data directory holds a database (Patroni bootstrapped it before)."""
+        version = pgdata(self.place.host_paths(node), node) / "PG_VERSION"
+        return self.place.transport(node).run(["test", "-f", str(version)], check=False).returncode == 0
+
     def psql(self, node: Node, sql: str, database: str = "postgres", timeout: float = 10) -> str:
         # The SQL goes on stdin, not argv: it may hold a password, and argv shows in `ps`.
         args = ["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", database, "-f", "-"]
-        out = subprocess.run(
-            psql_argv(self.paths, node, args), input=sql, capture_output=True, text=True, timeout=timeout
-        )
+        argv = psql_argv(self.place.host_paths(node), node, args)
+        out = self.place.transport(node).run(argv, input=sql, timeout=timeout, check=False)
         if out.returncode != 0:
             raise AdminError(f"psql on {node.name} failed: {out.stderr.strip()}")
         return out.stdout.strip()
@@ -72,7 +89,7 @@ class PostgresAdmin:
             return None
         try:
             return leader if self.psql(leader, "SELECT NOT pg_is_in_recovery()") == "t" else None
-        except (AdminError, subprocess.TimeoutExpired):
+        except (AdminError, TransportError, subprocess.TimeoutExpired):
             return None
 
     def try_ensure_app_database(self) -> bool:
@@ -80,12 +97,11 @@ class PostgresAdmin:
         leader = self.leader_accepts_sql()
         if leader is None:
             return False
-        argv = app_role_argv(self.paths, leader, self.topo, self.secrets)
+        argv = app_role_argv(self.place.host_paths(leader), leader, self.topo, self.secrets)
         try:
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+            return self.place.transport(leader).run(argv, timeout=30, check=False).returncode == 0
         except subprocess.TimeoutExpired:
             return False
-        return out.returncode == 0
 
     def streaming_count(self) -> int:
         return len(self.streaming_replicas())
@@ -98,23 +114,13 @@ class PostgresAdmin:
             rows = self.psql(
                 leader, "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'"
             )
-        except (AdminError, subprocess.TimeoutExpired):
+        except (AdminError, TransportError, subprocess.TimeoutExpired):
             return set()
         return set(rows.split())
 
     def dbproxy_reaches_primary(self) -> bool:
-        """A connection through dbproxy as the app role lands on a primary."""
-        proxy = self.topo.one("dbproxy")
-        try:
-            conn = psycopg2.connect(
-                host=proxy.address, port=proxy.port, dbname=self.topo.database.name,
-                user=self.topo.database.user, password=self.secrets.db_app_password, connect_timeout=2,
-            )  # fmt: skip
-        except psycopg2.OperationalError:
-            return False
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT NOT pg_is_in_recovery()")
-                return bool(cur.fetchone()[0])
-        finally:
-            conn.close()
+        """A connection through dbproxy as the app role lands on a primary (tried from a web node's host)."""
+        web = self.topo.by_role("web")[0]
+        argv = primary_check_argv(self.place.host_paths(web), self.topo)
+        out = self.place.transport(web).run(argv, input=self.secrets.db_app_password, timeout=20, check=False)
+        return out.returncode == 0 and out.stdout.strip() == "primary"

@@ -31,14 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..clients import haproxy, probes
-from ..clients.haproxy import RuntimeAPI
 from ..model.defaults import DRAIN_TIMEOUT_S, READY_TIMEOUT_S, UP_TIMEOUT_S
 from ..render.haproxy import LB_BACKEND
-from ..roles.nodes import node_files
-from ..roles.web import ini_path, readyz
-from . import hosts, migration_guard
+from ..roles.web import readyz
+from . import migration_guard
 from .context import Cluster
-from .django_ops import django_env
+from .django_ops import run_manage
 from .lifecycle import follow_live_release
 from .oplog import operation
 from .progress import Progress
@@ -89,7 +87,8 @@ class Rollout:
         self.cluster = cluster
         self.progress = progress
         self.options = options
-        self.api = RuntimeAPI(cluster.paths.haproxy_admin_sock)
+        lb = cluster.topo.one("lb")
+        self.api = cluster.place.runtime_api(lb, cluster.place.host_paths(lb).haproxy_admin_sock)
         self.store = cluster.releases
 
     # -- HAProxy: the one drain/put-back sequence (deploy/clients/haproxy.py)
@@ -101,29 +100,20 @@ class Rollout:
 
     # -- the node
     def restart_on(self, node: str, release: Release) -> None:
-        """Render the node's uWSGI ini on ``release`` and restart its program."""
-        cluster = self.cluster
-        wanted = {**cluster.node_releases(), node: (release.app, release.version)}
-        n = cluster.topo.node(node)
-        ini = ini_path(cluster.paths, n)
-        for cf in node_files(cluster.render_context(wanted), n):
-            if cf.path == ini:
-                hosts.write_if_changed(cf)
-        sup = cluster.supervisor
-        sup.stop(node)
+        """The node's program restarted on ``release`` (its host renders the node's config for it)."""
+        self.cluster.place.switch(self.cluster.topo.node(node), release)
         self.store.set_node(node, release.version)
-        sup.start(node, wait=False)
 
     def wait_ready(self, node: str, version: str) -> None:
         n = self.cluster.topo.node(node)
-        sup = self.cluster.supervisor
+        sup = self.cluster.place.supervisor(n)
 
         def ready() -> bool:
             state = sup.info(node)["statename"]
             if state in ("FATAL", "BACKOFF", "EXITED", "STOPPED"):
                 raise DeployError(f"{node} did not start on release {version} (supervisord: {state}); "
                                   f"see `python -m deploy logs {node}`")  # fmt: skip
-            status, _h, body = readyz(n)
+            status, _h, body = readyz(n, self.cluster.place.prober(n))
             return status == 200 and readyz_release(body) == version
 
         probes.wait_for(ready, f"{node} /readyz 200 on release {version}", self.options.ready_timeout_s)
@@ -203,13 +193,11 @@ class Rollout:
 def django_in_release(
     cluster: Cluster, release: Release, args: list[str]
 ) -> subprocess.CompletedProcess[str]:
-    """manage.py ``args`` with the release's code and the cluster's environment (first web node's)."""
-    env = django_env(cluster)
-    env["PYTHONPATH"] = str(release.app)
-    env["TIERS_RELEASE"] = release.version
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    argv = [str(cluster.paths.venv / "bin" / "python"), str(release.app / "manage.py"), *args]
-    return subprocess.run(argv, env=env, cwd=release.app, capture_output=True, text=True, timeout=600)
+    """manage.py ``args`` with the release's code (on the first web node's host) and that node's environment."""
+    web = cluster.topo.by_role("web")[0]
+    app = cluster.place.release_app(web, release.version)
+    extra = {"TIERS_RELEASE": release.version, "PYTHONDONTWRITEBYTECODE": "1"}
+    return run_manage(cluster, args, app=app, extra=extra)
 
 
 def guard_migrations(
@@ -244,6 +232,10 @@ def deploy(
             release = store.find_same(source) or store.build(source, cluster.paths.venv / "bin" / "python")
             store.check_dependencies(release)
         progress.say(f"release {release.version}")
+        hosts = [*cluster.topo.by_role("web"), *cluster.topo.by_role("worker")]
+        with progress.step("putting the release on the web and worker hosts"):
+            for node in hosts:
+                cluster.place.ship(node, release)
         live = store.live()
         pending = guard_migrations(cluster, release, allow_breaking, progress)
         if pending:
@@ -268,6 +260,8 @@ def deploy(
         pruned = store.prune(keep)
         if pruned:
             progress.say(f"pruned old releases: {', '.join(pruned)}")
+            for node in hosts:
+                cluster.place.prune(node, store.versions())
         return release.version
 
 
@@ -282,6 +276,10 @@ def rollback(cluster: Cluster, options: RolloutOptions) -> str:
             )
         release = store.get(target)
         store.check_dependencies(release)
+        for node in [*cluster.topo.by_role("web"), *cluster.topo.by_role("worker")]:
+            cluster.place.ship(
+                node, release
+            )  # a no-op where it is already (always, but after a host rebuild)
         progress.say(f"rolling back to {target}; migrations are NOT reversed (the schema stays as it is)")
         Rollout(cluster, progress, options).roll(release)
         store.record_rollback(target)

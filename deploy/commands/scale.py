@@ -31,7 +31,6 @@ from ..model.topology import Node, Topology, TopologyError
 from ..render.haproxy import LB_BACKEND, PANIC_BACKEND, dynamic_server_args, panic_server_args
 from . import supervision
 from .context import Cluster
-from .lifecycle import write_configs
 from .progress import Progress
 
 _NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<n>\d+)$")
@@ -87,9 +86,22 @@ def extra_web_nodes(topo: Topology, count: int) -> list[Node]:
 
 
 def scaled(topo: Topology, count: int | None) -> Topology:
-    """``topo`` with ``count`` web nodes (the extra ones right after the file's last web node)."""
-    if count is None or count == len(topo.by_role("web")):
+    """``topo`` with ``count`` web nodes.
+
+    On this machine's loopback addresses, extra nodes come right after the file's last web node. A fleet's
+    hosts are the file's: there ``count`` runs the first ``count`` of its web hosts (1 up to all of them).
+    """
+    web = topo.by_role("web")
+    if count is None or count == len(web):
         return topo
+    if topo.cluster.hosts == "fleet":
+        if not 1 <= count <= len(web):
+            raise TopologyError(
+                f"{topo.source} has {len(web)} web hosts: a fleet scales within them (1-{len(web)}, asked for "
+                f"{count}); add [web.<name>] hosts to the file and `make up` for more"
+            )
+        dropped = {n.name for n in web[count:]}
+        return dataclasses.replace(topo, nodes=tuple(n for n in topo.nodes if n.name not in dropped))
     extra = extra_web_nodes(topo, count)
     nodes = list(topo.nodes)
     at = max(i for i, n in enumerate(nodes) if n.role == "web") + 1
@@ -105,41 +117,41 @@ def scale(
     target = scaled(base, count)
     have = [n.name for n in current.by_role("web")]
     want = [n.name for n in target.by_role("web")]
-    api = RuntimeAPI(cluster.paths.haproxy_admin_sock)
-    sup = cluster.supervisor
+    place = cluster.place
+    lb = current.one("lb")
+    api = place.runtime_api(lb, place.host_paths(lb).haproxy_admin_sock)
     new_cluster = Cluster(target, cluster.paths)
     added = [n for n in target.by_role("web") if n.name not in have]
     removed = [n for n in reversed(current.by_role("web")) if n.name not in want]
     if not added and not removed:
         progress.say(f"already {count} web nodes ({', '.join(have)})")
         return
+    overlay = count if count != len(base.by_role("web")) else None
     if added:
         live = cluster.releases.live()
         if live is None:
             raise RuntimeError("no live release: run `up` first")
         for node in added:
             cluster.releases.set_node(node.name, live)
-        save_overlay(cluster.paths.root, count if count != len(base.by_role("web")) else None)
+        save_overlay(cluster.paths.root, overlay)
         with progress.step(f"rendering configs for {', '.join(n.name for n in added)} (release {live})"):
-            write_configs(new_cluster)
-            sup.update()
+            new_cluster.place.reconfigure()
         for node in added:
             with progress.step(f"{node.name}: start, wait for /readyz"):
-                sup.start(node.name, wait=False)
-                supervision.wait_ready(sup, [node])
+                new_cluster.place.supervisor(node).start(node.name, wait=False)
+                supervision.wait_ready(new_cluster.place, [node])
             with progress.step(f"{node.name}: add to HAProxy (runtime API), wait for UP"):
                 add(api, node, target.one("lb").opt("server_pipeline"))
     for node in removed:
         with progress.step(f"{node.name}: drain, wait for in-flight requests, maint, remove from HAProxy"):
             remove(api, node, drain_timeout_s)
         with progress.step(f"{node.name}: stop"):
-            sup.stop(node.name)
+            place.supervisor(node).stop(node.name)
             cluster.releases.forget_node(node.name)
     if removed:
-        save_overlay(cluster.paths.root, count if count != len(base.by_role("web")) else None)
+        save_overlay(cluster.paths.root, overlay)
         with progress.step("rendering configs without " + ", ".join(n.name for n in removed)):
-            write_configs(new_cluster)
-            sup.update()
+            new_cluster.place.reconfigure()
     progress.say(f"web nodes: {', '.join(want)}")
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..clients.haproxy import RuntimeAPI
-from ..model.topology import Topology
+from ..model.topology import Node, Topology
 from ..render.haproxy import LB_BACKEND
 from ..roles import role_of
 from ..roles.base import StatusView
-from ..roles.db import patroni_status
 from .context import Cluster
 
 
@@ -24,16 +23,22 @@ class Row:
 
 
 def rows(cluster: Cluster) -> list[Row]:
-    sup = cluster.supervisor
-    procs = sup.processes() if sup.running() else {}
+    place = cluster.place
+    procs: dict[str, dict] = {}
+    for sup in place.supervisors():
+        if sup.running():
+            procs.update(sup.processes())
+    lb = cluster.topo.one("lb")
     try:
-        lb_servers = RuntimeAPI(cluster.paths.haproxy_admin_sock, timeout=1).servers(LB_BACKEND)
-    except OSError:
+        lb_servers = place.runtime_api(lb, place.host_paths(lb).haproxy_admin_sock, timeout=1).servers(
+            LB_BACKEND
+        )
+    except (OSError, RuntimeError):
         lb_servers = {}
-    return rows_for(cluster.topo, procs, StatusView(lb_servers=lb_servers, patroni=patroni_status))
+    return rows_for(cluster.topo, procs, lambda node: StatusView(place.prober(node), lb_servers))
 
 
-def rows_for(topo: Topology, procs: dict[str, dict], view: StatusView) -> list[Row]:
+def rows_for(topo: Topology, procs: dict[str, dict], view: Callable[[Node], StatusView]) -> list[Row]:
     """One row per node; a running node's health and detail come from its role's status line."""
     out = []
     for node in topo:
@@ -42,7 +47,7 @@ def rows_for(topo: Topology, procs: dict[str, dict], view: StatusView) -> list[R
         health, detail = "-", ""
         if info and info["statename"] == "RUNNING":
             try:
-                health, detail = role_of(node).status(node, view)
+                health, detail = role_of(node).status(node, view(node))
             except OSError as exc:
                 health, detail = "down", str(exc)[:60]
         address = node.endpoint if node.port else node.address

@@ -10,13 +10,18 @@ import contextlib
 import os
 import signal
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ..clients import probes
+from ..clients.probes import Prober
 from ..clients.supervisor import Supervisor
 from ..model.paths import StatePaths
 from ..model.topology import Node, Topology
 from ..model.units import RESTART
 from ..roles import role_of
+
+if TYPE_CHECKING:
+    from .places import Place
 
 STOPPED_STATES = ("STOPPED", "EXITED", "FATAL")
 
@@ -45,21 +50,22 @@ def apply_change(sup: Supervisor, paths: StatePaths, node: Node) -> str:
     return role.reload
 
 
-def is_ready(sup: Supervisor, node: Node) -> bool:
+def is_ready(sup: Supervisor, probe: Prober, node: Node) -> bool:
     """The role's readiness probe; for roles without one, running past startsecs."""
     role = role_of(node)
     if role.ready is not None:
-        return role.ready(node)
+        return role.ready(node, probe)
     state = sup.info(node.name).get("statename")
     if state in STOPPED_STATES:  # e.g. a worker started before `migrate` made its table
         sup.start(node.name, wait=False)
     return state == "RUNNING"
 
 
-def wait_ready(sup: Supervisor, nodes: Iterable[Node]) -> None:
+def wait_ready(place: Place, nodes: Iterable[Node]) -> None:
     for node in nodes:
         what = f"{node.name} ({node.role}) to be ready"
-        probes.wait_for(lambda n=node: is_ready(sup, n), what, role_of(node).ready_timeout_s)
+        sup, probe = place.supervisor(node), place.prober(node)
+        probes.wait_for(lambda n=node, s=sup, p=probe: is_ready(s, p, n), what, role_of(node).ready_timeout_s)
 
 
 def kill(sup: Supervisor, paths: StatePaths, node: Node) -> None:

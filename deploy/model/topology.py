@@ -87,10 +87,25 @@ class RoleSchema:
         return tuple(sorted(ports, key=lambda k: k != "port"))
 
 
+# Where a topology's nodes run (BRIEF section 9): every node on its own loopback address of this machine,
+# or every node its own rehearsal host (network + mount namespaces here, reached over SSH).
+HOSTS = ("loopback", "fleet")
+
+
 @dataclass(frozen=True)
 class ClusterSettings:
     name: str
     profile: str
+    hosts: str
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The rehearsal fleet's private network (used when [cluster] hosts = "fleet")."""
+
+    network: str
+    internet_address: str
+    ops_address: str
 
 
 @dataclass(frozen=True)
@@ -121,6 +136,7 @@ class Topology:
     cluster: ClusterSettings
     database: Database
     storage: Storage
+    fleet: Fleet
     nodes: tuple[Node, ...]
 
     def by_role(self, role: str) -> tuple[Node, ...]:
@@ -145,6 +161,14 @@ SECTION_SCHEMA: dict[str, Schema] = {
     "cluster": {
         "name": (str, REQUIRED),
         "profile": (str, "local"),
+        "hosts": (str, "loopback"),
+    },
+    "fleet": {
+        # A private network that exists only inside the fleet's namespaces (no route out).
+        "network": (str, "10.231.0.0/24"),
+        # Outside clients (what the internet may reach) and the operator (SSH to every host).
+        "internet_address": (str, "10.231.0.250"),
+        "ops_address": (str, "10.231.0.251"),
     },
     "database": {
         "name": (str, "tiers"),
@@ -243,6 +267,8 @@ def parse(data: dict[str, Any], roles: Mapping[str, RoleSchema], source: str = "
         raise TopologyError(
             f"{source}: [cluster] profile: {cluster.profile!r} is not one of {', '.join(PROFILES)}"
         )
+    if cluster.hosts not in HOSTS:
+        raise TopologyError(f"{source}: [cluster] hosts: {cluster.hosts!r} is not one of {', '.join(HOSTS)}")
     storage = Storage(**sections["storage"])
     if storage.addressing_style not in ("path", "virtual", "auto"):
         raise TopologyError(
@@ -285,13 +311,37 @@ def parse(data: dict[str, Any], roles: Mapping[str, RoleSchema], source: str = "
             schema.validate(source, mine)
 
     _check_listeners(source, nodes, roles)
+    fleet = Fleet(**sections["fleet"])
+    if cluster.hosts == "fleet":
+        _check_fleet(source, fleet, nodes)
     return Topology(
         source=source,
         cluster=cluster,
         database=Database(**sections["database"]),
         storage=storage,
+        fleet=fleet,
         nodes=tuple(nodes),
     )
+
+
+def _check_fleet(source: str, fleet: Fleet, nodes: list[Node]) -> None:
+    try:
+        network = ipaddress.ip_network(fleet.network)
+    except ValueError:
+        raise TopologyError(
+            f'{source}: [fleet] network: {fleet.network!r} is not a network (e.g. "10.231.0.0/24")'
+        ) from None
+    seen: dict[str, str] = {}
+    named = [("[fleet] internet_address", fleet.internet_address), ("[fleet] ops_address", fleet.ops_address)]
+    named += [(f"[{n.role}.{n.name}] address", n.address) for n in nodes]
+    for where, address in named:
+        if ipaddress.ip_address(address) not in network:
+            raise TopologyError(f"{source}: {where}: {address} is outside the fleet network {network}")
+        if address in seen:
+            raise TopologyError(
+                f"{source}: {where}: {address} is already {seen[address]}'s; every fleet host has its own address"
+            )
+        seen[address] = where
 
 
 HOST_RE = re.compile(

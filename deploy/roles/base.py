@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..clients.haproxy import ServerStat
+from ..clients.probes import Prober
 from ..model.paths import StatePaths
 from ..model.secrets import Secrets
 from ..model.topology import Node, RoleSchema, Topology
@@ -69,16 +70,18 @@ class Tls:
     the cluster's local CA issues for a node covers ``names(topo, node)`` (host names and addresses)."""
 
     names: Callable[[Topology, Node], tuple[str, ...]]
+    # The schema key of the port TLS is served on (public roles: open to clients like the main port).
+    port_key: str = "https_port"
 
 
 @dataclass(frozen=True)
 class StatusView:
-    """What status lines may read besides the node itself (fetched once per `status`)."""
+    """What a node's status line may read besides the node itself."""
 
+    # Probes from where this node can be reached (this machine, or its own host over SSH).
+    probe: Prober
     # The site load balancer's web servers as HAProxy sees them (empty when it does not answer).
-    lb_servers: Mapping[str, ServerStat]
-    # A DB node's Patroni REST /patroni document, or None.
-    patroni: Callable[[Node], dict | None]
+    lb_servers: Mapping[str, ServerStat] = field(default_factory=dict)
 
 
 def no_files(_ctx: RenderContext, _node: Node) -> list[ConfigFile]:
@@ -121,8 +124,8 @@ class Role:
     files: Callable[[RenderContext, Node], list[ConfigFile]] = no_files
     # Directories one node needs before it starts (beyond the state folder's own).
     dirs: Callable[[StatePaths, Node], list[Dir]] = no_dirs
-    # Readiness probe; None means the process state (running past startsecs) is its readiness.
-    ready: Callable[[Node], bool] | None = None
+    # Readiness probe (run from where the node can be reached); None: the process state is its readiness.
+    ready: Callable[[Node, Prober], bool] | None = None
     ready_timeout_s: float = 30.0
     # A changed config file: a signal the program reloads on, or RESTART.
     reload: str = RESTART

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..clients import probes
+from ..clients.probes import Prober
 from ..model.topology import Node
 from .base import StatusView
 
-Ready = Callable[[Node], bool]
+Ready = Callable[[Node, Prober], bool]
 Status = Callable[[Node, StatusView], tuple[str, str]]
 
 
 def http(path: str, ok: tuple[int, ...] = (200,), timeout: float = 2.0) -> tuple[Ready, Status]:
     """Ready when ``GET path`` on the node's port answers one of ``ok``; status says which code it got."""
 
-    def code(node: Node) -> int:
-        return probes.http_get(node.address, node.port, path, timeout=timeout)[0]
+    def code(node: Node, probe: Prober) -> int:
+        return probe.http_get(node.address, node.port, path, timeout=timeout)[0]
 
-    def ready(node: Node) -> bool:
-        return code(node) in ok
+    def ready(node: Node, probe: Prober) -> bool:
+        return code(node, probe) in ok
 
-    def status(node: Node, _view: StatusView) -> tuple[str, str]:
-        got = code(node)
+    def status(node: Node, view: StatusView) -> tuple[str, str]:
+        got = code(node, view.probe)
         return ("ok" if got in ok else f"http {got}"), ""
 
     return ready, status
@@ -31,10 +31,10 @@ def http(path: str, ok: tuple[int, ...] = (200,), timeout: float = 2.0) -> tuple
 def listening() -> tuple[Ready, Status]:
     """Ready when the node's port accepts a TCP connection."""
 
-    def ready(node: Node) -> bool:
-        return probes.tcp_open(node.address, node.port)
+    def ready(node: Node, probe: Prober) -> bool:
+        return probe.tcp_open(node.address, node.port)
 
-    def status(node: Node, _view: StatusView) -> tuple[str, str]:
-        return ("ok" if ready(node) else "down"), ""
+    def status(node: Node, view: StatusView) -> tuple[str, str]:
+        return ("ok" if ready(node, view.probe) else "down"), ""
 
     return ready, status

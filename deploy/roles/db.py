@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
-from ..clients import probes
+from ..clients.probes import Prober
 from ..model.defaults import PG_BIN_DIR
 from ..model.paths import StatePaths
 from ..model.topology import PORT, REQUIRED, Node, RoleSchema, Topology, TopologyError
@@ -63,11 +64,12 @@ def ctl_config_path(paths: StatePaths) -> Path:
     return paths.conf_file("patronictl.yml")
 
 
-def patroni_status(node: Node) -> dict | None:
+def patroni_status(node: Node, probe: Prober) -> dict | None:
     """The node's Patroni REST /patroni document, or None when it does not answer."""
     try:
-        _status, data = probes.http_json(node.address, node.opt("rest_port"), "/patroni", timeout=1.0)
-    except OSError:
+        _status, _headers, body = probe.http_get(node.address, node.opt("rest_port"), "/patroni", timeout=1.0)
+        data = json.loads(body or b"null")
+    except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -118,13 +120,13 @@ def _program(ctx: RenderContext, node: Node) -> Program:
     )
 
 
-def _ready(node: Node) -> bool:
-    data = patroni_status(node)
+def _ready(node: Node, probe: Prober) -> bool:
+    data = patroni_status(node, probe)
     return bool(data) and data.get("state") == "running"
 
 
 def _status(node: Node, view: StatusView) -> tuple[str, str]:
-    patroni = view.patroni(node)
+    patroni = patroni_status(node, view.probe)
     if not patroni:
         return "down", "Patroni REST not answering"
     role = patroni.get("role", "?")

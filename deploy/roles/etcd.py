@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..clients import probes
+import json
+
+from ..clients.probes import Prober
 from ..model.defaults import ETCD
 from ..model.paths import StatePaths
 from ..model.topology import PORT, REQUIRED, Node, RoleSchema
@@ -21,14 +23,21 @@ def _dirs(paths: StatePaths, node: Node) -> list[Dir]:
     return [Dir(paths.data(node.name), 0o700)]
 
 
-def _healthy(node: Node) -> bool:
-    status, data = probes.http_json(node.address, node.port, "/health", timeout=1.0)
+def _health(node: Node, probe: Prober) -> tuple[int, object]:
+    status, _headers, body = probe.http_get(node.address, node.port, "/health", timeout=1.0)
+    try:
+        return status, json.loads(body or b"null")
+    except ValueError:
+        return status, None
+
+
+def _healthy(node: Node, probe: Prober) -> bool:
+    status, data = _health(node, probe)
     return status == 200 and isinstance(data, dict) and data.get("health") in ("true", True)
 
 
-def _status(node: Node, _view: StatusView) -> tuple[str, str]:
-    status, _data = probes.http_json(node.address, node.port, "/health", timeout=1.0)
-    return ("ok" if status == 200 else f"http {status}"), ""
+def _status(node: Node, view: StatusView) -> tuple[str, str]:
+    return ("ok" if _healthy(node, view.probe) else f"http {_health(node, view.probe)[0]}"), ""
 
 
 ROLE = Role(

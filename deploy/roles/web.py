@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..clients import probes
+from ..clients.probes import Prober
 from ..model.defaults import READYZ_PROBE_TIMEOUT_S
 from ..model.paths import StatePaths
 from ..model.topology import PORT, POSITIVE, REQUIRED, Node, RoleSchema
@@ -37,17 +37,17 @@ def _program(ctx: RenderContext, node: Node) -> Program:
     )
 
 
-def readyz(node: Node) -> tuple[int, dict[str, str], bytes]:
+def readyz(node: Node, probe: Prober) -> tuple[int, dict[str, str], bytes]:
     """/readyz as HAProxy's checks ask it: on the node's check socket (its own uWSGI worker)."""
-    return probes.http_get(node.address, node.opt("check_port"), "/readyz", timeout=READYZ_PROBE_TIMEOUT_S)
+    return probe.http_get(node.address, node.opt("check_port"), "/readyz", timeout=READYZ_PROBE_TIMEOUT_S)
 
 
-def _ready(node: Node) -> bool:
-    return readyz(node)[0] == 200
+def _ready(node: Node, probe: Prober) -> bool:
+    return readyz(node, probe)[0] == 200
 
 
 def _status(node: Node, view: StatusView) -> tuple[str, str]:
-    status, headers, _body = readyz(node)
+    status, headers, _body = readyz(node, view.probe)
     lb = view.lb_servers.get(node.name)
     detail = f"readyz {status}; lb: {lb.summary if lb else '?'}; release {headers.get('x-release') or '?'}"
     return ("ok" if status == 200 else f"http {status}"), detail

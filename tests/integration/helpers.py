@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from deploy.commands.context import Cluster
+from deploy.model.paths import REPO
 from deploy.model.topology import Node
 from tests.conftest import deploy_cli
 
@@ -43,3 +47,18 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 30, interv
     while not check():
         assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
         time.sleep(interval)
+
+
+def copy_source(dest: Path, marker: str) -> Path:
+    """A changed copy of the source tree (its own release: the marker changes the tree hash)."""
+    shutil.copytree(REPO / "app", dest / "app", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy(REPO / "pyproject.toml", dest / "pyproject.toml")
+    with (dest / "app" / "tiers_site" / "urls.py").open("a") as fh:
+        fh.write(f"\n# release marker: {marker}\n")
+    return dest
+
+
+def deployed_version(stdout: str) -> str:
+    match = re.search(r"^deployed (\S+)$", stdout, re.M)
+    assert match, stdout
+    return match.group(1)

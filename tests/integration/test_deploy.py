@@ -8,7 +8,6 @@ request that failed; each leaves the cluster as it found it (same release, same 
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 import time
 from collections import Counter
@@ -19,10 +18,9 @@ import pytest
 import requests
 
 from deploy.commands.context import Cluster
-from deploy.model.paths import REPO
 from tests.conftest import deploy_cli
 from tests.integration.client import BoxOffice
-from tests.integration.helpers import create_event, lb, manage_py, url
+from tests.integration.helpers import copy_source, create_event, deployed_version, lb, manage_py, url
 
 pytestmark = pytest.mark.integration
 
@@ -95,26 +93,11 @@ def releases_of_nodes(cluster: Cluster) -> list[str]:
     return [node_release(cluster, i) for i in range(len(cluster.topo.by_role("web")))]
 
 
-def copy_source(dest: Path, marker: str) -> Path:
-    """A changed copy of the source tree (its own release: the marker changes the tree hash)."""
-    shutil.copytree(REPO / "app", dest / "app", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy(REPO / "pyproject.toml", dest / "pyproject.toml")
-    with (dest / "app" / "tiers_site" / "urls.py").open("a") as fh:
-        fh.write(f"\n# release marker: {marker}\n")
-    return dest
-
-
 def worker_release_path(cluster: Cluster, name: str) -> str:
     """The manage.py a running worker was started with (its release's path)."""
     pid = cluster.supervisor.info(name)["pid"]
     assert pid, f"{name} is not running"
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-
-
-def deployed_version(stdout: str) -> str:
-    match = re.search(r"^deployed (\S+)$", stdout, re.M)
-    assert match, stdout
-    return match.group(1)
 
 
 @pytest.fixture

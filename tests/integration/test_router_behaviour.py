@@ -97,8 +97,19 @@ def test_a_replica_past_the_lag_threshold_serves_no_reads(cluster: Cluster) -> N
             # ~4 MiB of WAL, well past the 1 MiB threshold.
             cur.execute("CREATE TABLE IF NOT EXISTS lag_probe (pad text)")
             cur.execute("INSERT INTO lag_probe SELECT repeat('x', 1000) FROM generate_series(1, 4000)")
+            cur.execute("SELECT pg_current_wal_lsn()::text")
+            written = cur.fetchone()[0]
         conn.close()
-        time.sleep(0.3)  # let the replicas receive it (replay stays paused) and the LSN cache expire
+        # The router measures lag as received-but-not-replayed: wait until every paused replica has
+        # received the new WAL (on a loaded machine that can take a while), never for a fixed time.
+        for node in paused:
+            wait_until(
+                lambda n=node: (
+                    cluster.pg.psql(n, f"SELECT pg_last_wal_receive_lsn() >= '{written}'::pg_lsn") == "t"
+                ),
+                f"{node.name} to receive the WAL up to {written}",
+            )
+        time.sleep(0.2)  # past the router's per-process LSN cache (LSN_CACHE_SECONDS, 0.05 s)
         r = bo.get("/api/orders")
         assert r.status_code == 200
         assert reads(r) == {"default"}, reads(r)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from deploy.clients.probes import LocalProber
 from deploy.commands import supervision
 from deploy.commands.context import Cluster
 from deploy.commands.lifecycle import shutdown_order
@@ -69,8 +70,7 @@ def test_status_asks_every_running_nodes_role() -> None:
     topo = small()
     procs = {n.name: {"statename": "RUNNING"} for n in topo}
     procs["web2"] = {"statename": "STOPPED"}
-    view = StatusView(lb_servers={}, patroni=lambda node: None)
-    rows = {r.node: r for r in rows_for(topo, procs, view)}
+    rows = {r.node: r for r in rows_for(topo, procs, lambda node: StatusView(LocalProber()))}
     assert set(rows) == {n.name for n in topo}
     # Nothing listens on 127.9.x.y: every running node's role probed it and found it down.
     assert rows["cache1"].health == "down" and rows["dbproxy"].health == "down"

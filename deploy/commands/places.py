@@ -1,0 +1,159 @@
+"""Where a topology runs (BRIEF section 9), behind one interface the commands use.
+
+A place answers, for any node: which supervisord runs its program, how to probe it, how to run a command on
+its host, how its host's state folder looks from there, and how to reach one of its host's unix sockets.
+:class:`Loopback` is every node on its own loopback address of this machine under one supervisord; the
+rehearsal fleet (deploy/commands/fleet.py) is every node its own host reached over SSH.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from ..clients import probes
+from ..clients.haproxy import RuntimeAPI
+from ..clients.probes import LocalProber, Prober
+from ..clients.supervisor import Supervisor
+from ..clients.transport import Local, Transport
+from ..model.paths import StatePaths
+from ..model.topology import Node
+from ..roles.nodes import node_files, programs, render_all
+from . import hosts, pki, supervision
+from .progress import Progress
+from .releases import Release, differs_from, ensure_initial
+
+if TYPE_CHECKING:
+    from .context import Cluster
+
+
+class Place(Protocol):
+    def supervisor(self, node: Node) -> Supervisor: ...
+    def supervisors(self) -> list[Supervisor]: ...
+    def prober(self, node: Node) -> Prober: ...
+    def transport(self, node: Node) -> Transport: ...
+    def host_paths(self, node: Node) -> StatePaths: ...
+    def runtime_api(self, node: Node, sock: Path, timeout: float = 3.0) -> RuntimeAPI: ...
+    def prepare(self, progress: Progress) -> None: ...
+    def kill(self, node: Node) -> None: ...
+    def teardown(self, progress: Progress) -> None: ...
+    # releases: where a node's host keeps them, getting one there, running one, following the live one
+    def release_app(self, node: Node, version: str) -> Path: ...
+    def ship(self, node: Node, release: Release) -> None: ...
+    def switch(self, node: Node, release: Release) -> None: ...
+    def prune(self, node: Node, keep: list[str]) -> None: ...
+    def follow_live(self) -> list[str]: ...
+    def reconfigure(self) -> None: ...
+
+
+class Loopback:
+    """One machine: one supervisord, local probes, local commands, one state folder."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.local = Local()
+        self.probe = LocalProber()
+
+    def supervisor(self, node: Node) -> Supervisor:
+        return self.cluster.supervisor
+
+    def supervisors(self) -> list[Supervisor]:
+        return [self.cluster.supervisor]
+
+    def prober(self, node: Node) -> Prober:
+        return self.probe
+
+    def transport(self, node: Node) -> Transport:
+        return self.local
+
+    def host_paths(self, node: Node) -> StatePaths:
+        return self.cluster.paths
+
+    def runtime_api(self, node: Node, sock: Path, timeout: float = 3.0) -> RuntimeAPI:
+        return RuntimeAPI(sock, timeout)
+
+    def prepare(self, progress: Progress) -> None:
+        """Check this machine, make the state folder, render every config, start or update supervisord."""
+        cluster = self.cluster
+        topo, paths = cluster.topo, cluster.paths
+        hosts.preflight(topo, programs(cluster.render_context({})))
+        hosts.make_dirs(hosts.dirs_for(paths, topo))
+        web_names = [n.name for n in topo.by_role("web")]
+        with progress.step("making sure the web nodes run a release"):
+            # The first `up` builds one from the working tree; later ones keep what nodes run
+            # (code changes ship with `deploy`).
+            live = ensure_initial(cluster.releases, web_names, paths.repo, paths.venv / "bin" / "python")
+        progress.say(f"live release {live}")
+        if differs_from(cluster.releases, live, paths.repo):
+            progress.say("note: app/ changed since that release; `make deploy` ships it (up keeps releases)")
+        with progress.step("certificates (the cluster's local CA issues what no file provides)"):
+            # A reissued certificate is taken like a changed config (HAProxy and nginx reload on a signal).
+            renewed = pki.ensure_certificates(topo, paths)
+        with progress.step("rendering configs"):
+            changed = hosts.write_files(render_all(cluster.render_context())) | renewed
+        sup = cluster.supervisor
+        if not sup.running():
+            with progress.step("starting supervisord"):
+                sup.start_daemon()
+                probes.wait_for(sup.running, "supervisord", 15)
+        else:
+            with progress.step("applying config changes"):
+                updated = set(sup.update())
+                for name in sorted(changed - updated):
+                    supervision.apply_change(sup, paths, topo.node(name))
+
+    def kill(self, node: Node) -> None:
+        supervision.kill(self.cluster.supervisor, self.cluster.paths, node)
+
+    def release_app(self, node: Node, version: str) -> Path:
+        return self.cluster.releases.get(version).app
+
+    def ship(self, node: Node, release: Release) -> None:
+        """Every node of this machine runs releases from the one store: nothing to copy."""
+
+    def prune(self, node: Node, keep: list[str]) -> None:
+        """The one store was pruned already."""
+
+    def switch(self, node: Node, release: Release) -> None:
+        """Render the node's config on ``release`` and restart its program."""
+        cluster = self.cluster
+        wanted = {**cluster.node_releases(), node.name: (release.app, release.version)}
+        for cf in node_files(cluster.render_context(wanted), node):
+            hosts.write_if_changed(cf)
+        sup = cluster.supervisor
+        sup.stop(node.name)
+        sup.start(node.name, wait=False)
+
+    def reconfigure(self) -> None:
+        """Every config rendered again for the current topology; supervisord adds and removes programs."""
+        hosts.write_files(render_all(self.cluster.render_context()))
+        self.cluster.supervisor.update()
+
+    def follow_live(self) -> list[str]:
+        """Re-render and restart the workers on the live release (after a deploy or rollback).
+
+        Only the programs whose command changed restart; a task cut short is re-queued by the new worker.
+        Returns once every restarted worker runs again: supervisord starts a re-added program on its next
+        tick, after `update` has returned, so a deploy that did not wait here could report success while
+        a worker was not yet running the release it reports.
+        """
+        cluster = self.cluster
+        hosts.write_files(render_all(cluster.render_context()))
+        workers = cluster.topo.by_role("worker")
+        if not workers:
+            return []
+        changed = cluster.supervisor.update()
+        supervision.wait_ready(self, [n for n in workers if n.name in changed])
+        return changed
+
+    def teardown(self, progress: Progress) -> None:
+        """Programs are stopped: stop supervisord and anything a killed program left behind."""
+        sup, paths = self.cluster.supervisor, self.cluster.paths
+        if sup.running():
+            with progress.step("stopping supervisord"):
+                pidfile = paths.run / "supervisord.pid"
+                pid = int(pidfile.read_text()) if pidfile.exists() else None
+                sup.shutdown()
+                if pid:
+                    probes.wait_for(lambda: not supervision.alive(pid), "supervisord to exit", 20)
+        supervision.stop_strays(self.cluster.topo, paths)

@@ -1,0 +1,239 @@
+"""The rehearsal fleet: every node its own host (namespaces), the operator's verbs over SSH, the firewall.
+
+Runs deploy/topologies/fleet-test.toml (namespaces tiers-fleettest-*, network 10.232.0.0/24), so it never
+collides with a `make up` fleet, the loopback cluster or the test cluster.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.commands.context import Cluster
+from deploy.commands.fleet import MOUNTPOINT, ns_name
+from deploy.commands.wrk import parse_wrk
+from deploy.model.paths import REPO, StatePaths
+from deploy.model.topology import Node
+from deploy.roles import REGISTRY, load
+from tests.integration.helpers import copy_source, deployed_version, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.fleet]
+
+TOPOLOGY = REPO / "deploy" / "topologies" / "fleet-test.toml"
+TOPO = load(TOPOLOGY)
+
+
+def fleet_cli(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "deploy", "--topology", str(TOPOLOGY), *args],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    if check and out.returncode != 0:
+        raise AssertionError(
+            f"deploy {' '.join(args)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}"
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Cluster]:
+    out = fleet_cli("up", timeout=900)
+    print(out.stdout)
+    yield Cluster(TOPO, StatePaths.for_cluster(TOPO.cluster.name))
+    fleet_cli("clean", check=False, timeout=300)
+    assert not [ns for ns in _namespaces() if ns.startswith("tiers-fleettest-")], "clean left namespaces"
+
+
+def _namespaces() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def connects(source: str, node: Node, port: int, timeout: float = 1.5) -> bool:
+    """A TCP connection from namespace ``tiers-fleettest-<source>`` to ``node``'s address and ``port``."""
+    argv = ["ip", "netns", "exec", ns_name(TOPO.cluster.name, source),
+            "timeout", str(timeout), "bash", "-c", f"exec 3<>/dev/tcp/{node.address}/{port}"]  # fmt: skip
+    return subprocess.run(argv, capture_output=True).returncode == 0
+
+
+def internet_get(node: Node, path: str) -> int:
+    argv = ["ip", "netns", "exec", ns_name(TOPO.cluster.name, "internet"), "curl", "-s", "-o", "/dev/null",
+            "-w", "%{http_code}", "--max-time", "5", f"http://{node.address}:{node.port}{path}"]  # fmt: skip
+    return int(subprocess.run(argv, capture_output=True, text=True).stdout or 0)
+
+
+def test_up_leaves_the_root_namespace_alone(fleet: Cluster) -> None:
+    links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True, check=True).stdout
+    assert "br0" not in links and "v0" not in links
+    route = subprocess.run(
+        ["ip", "netns", "exec", ns_name(TOPO.cluster.name, "web1"), "ip", "route"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "default" not in route, "a fleet host must have no route out"
+
+
+def test_status_over_ssh_shows_every_node_healthy(fleet: Cluster) -> None:
+    out = fleet_cli("status").stdout
+    rows = {line.split()[0]: line for line in out.splitlines()[2:]}
+    assert set(rows) == {n.name for n in TOPO}
+    assert all(" running  ok" in row for row in rows.values()), out
+
+
+def test_internet_reaches_only_the_lb_and_the_media_host(fleet: Cluster) -> None:
+    assert internet_get(TOPO.one("lb"), "/api/events") == 200
+    assert internet_get(TOPO.one("media"), "/healthz") == 200
+    for node in TOPO:
+        for key in REGISTRY_PORTS[node.role]:
+            port = node.port if key == "port" else node.opt(key)
+            public = node.role in ("lb", "media") and key == "port"
+            assert connects("internet", node, port) == public, f"internet -> {node.name}:{port}"
+
+
+REGISTRY_PORTS = {r.name: r.schema.listener_keys() for r in REGISTRY}
+
+
+def test_every_security_group_row_connects(fleet: Cluster) -> None:
+    checked = 0
+    for role in REGISTRY:
+        for flow in role.ingress:
+            for target in TOPO.by_role(role.name):
+                port = target.port if flow.port_key == "port" else target.opt(flow.port_key)
+                for source in TOPO.by_role(flow.source):
+                    if source.name != target.name:
+                        assert connects(source.name, target, port), f"{source.name} -> {target.name}:{port}"
+                        checked += 1
+    assert checked > 30
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "port_key"),
+    [
+        ("cache1", "db1", "port"),
+        ("web1", "etcd", "port"),
+        ("media", "db1", "port"),
+        ("worker1", "lb", "stats_port"),
+        ("web1", "db1", "rest_port"),
+        ("lb", "cache1", "port"),
+        ("ops", "db1", "port"),
+        ("ops", "web1", "port"),
+    ],
+)
+def test_denied_pairs_do_not_connect(fleet: Cluster, source: str, target: str, port_key: str) -> None:
+    node = TOPO.node(target)
+    port = node.port if port_key == "port" else node.opt(port_key)
+    assert not connects(source, node, port), f"{source} -> {target}:{port} should be dropped"
+
+
+def test_hosts_share_nothing_through_the_filesystem(fleet: Cluster) -> None:
+    ssh = fleet.place.transport(TOPO.node("web1"))
+    state = MOUNTPOINT / TOPO.cluster.name
+    listing = ssh.run(["ls", str(state / "data"), str(state / "conf")]).stdout
+    assert "db1" not in listing and "patroni" not in listing
+    # The operator's var/ (every host's folder, the cluster's secrets) is an empty tmpfs there.
+    assert ssh.run(["ls", "-A", str(REPO / "var")]).stdout.strip() == ""
+    assert ssh.run(["test", "-e", str(state / "secrets.json")], check=False).returncode != 0
+    assert ssh.run(["hostname"]).stdout.strip() == "web1"
+
+
+def test_killed_web_host_is_routed_around(fleet: Cluster) -> None:
+    lb = TOPO.one("lb")
+    fleet_cli("kill", "web1")
+    try:
+        api = fleet.place.runtime_api(lb, fleet.place.host_paths(lb).haproxy_admin_sock)
+        wait_until(
+            lambda: not api.server("web", "web1").status.startswith("UP"), "HAProxy to mark web1 down", 10
+        )
+        assert all(internet_get(lb, "/healthz") == 200 for _ in range(10))
+    finally:
+        fleet_cli("start", "web1")
+    wait_until(lambda: api.server("web", "web1").status == "UP", "web1 back UP", 30)
+
+
+def test_deploy_and_rollback_over_ssh_under_load_from_the_internet(fleet: Cluster, tmp_path: Path) -> None:
+    source = copy_source(tmp_path / "src", f"fleet {time.time()}")
+    lb = TOPO.one("lb")
+    load = subprocess.Popen(
+        ["ip", "netns", "exec", ns_name(TOPO.cluster.name, "internet"), "wrk", "-t1", "-c4", "-d60s", "--latency",
+         f"http://{lb.address}:{lb.port}/api/events"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        version = deployed_version(fleet_cli("deploy", "--source", str(source)).stdout)
+        status = fleet_cli("status").stdout
+        assert status.count(f"release {version}") == 2, status
+        fleet_cli("rollback")
+    finally:
+        output, _ = load.communicate(timeout=150)
+    result = parse_wrk("fleet", output)
+    print(f"load during deploy + rollback: {result.requests} requests, {result.errors} failed")
+    assert result.requests > 100 and result.errors == 0, output
+    # Releases live only in the web and worker hosts' own state folders.
+    hosts = fleet.paths.root / "hosts"
+    for node in TOPO:
+        releases = hosts / node.name / TOPO.cluster.name / "releases"
+        if node.role in ("web", "worker"):
+            assert (releases / version / "release.json").exists(), node.name
+        else:
+            assert not releases.exists(), f"{node.name} holds releases"
+
+
+def test_failover_over_ssh(fleet: Cluster) -> None:
+    before = fleet.pg.leader()
+    assert before is not None
+    out = fleet_cli("failover", timeout=300).stdout
+    after = fleet.pg.leader()
+    assert after is not None and after.name != before.name, out
+    # Writes work through dbproxy again (the command waited for it), and the old leader streams again.
+    assert fleet.pg.dbproxy_reaches_primary()
+
+
+def test_scale_within_the_fleets_hosts(fleet: Cluster) -> None:
+    lb = TOPO.one("lb")
+    fleet_cli("scale", "1")
+    try:
+        status = fleet_cli("status").stdout
+        assert "web2" not in status and "web1" in status
+        api = fleet.place.runtime_api(lb, fleet.place.host_paths(lb).haproxy_admin_sock)
+        assert set(api.servers("web")) == {"web1"}
+        assert all(internet_get(lb, "/healthz") == 200 for _ in range(5))
+        refused = fleet_cli("scale", "3", check=False)
+        assert refused.returncode != 0 and "a fleet scales within them" in refused.stderr
+    finally:
+        fleet_cli("scale", "2")
+    assert set(api.servers("web")) == {"web1", "web2"}
+    assert all(s.status == "UP" for s in api.servers("web").values())
+
+
+def test_refused_key_stops_before_changing_anything(fleet: Cluster, tmp_path: Path) -> None:
+    keys = fleet.paths.root / "hosts" / "web2" / "ssh" / "authorized_keys"
+    original = keys.read_text()
+    other = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    keys.write_text(Path(f"{other}.pub").read_text())
+    fleet.place.ssh(TOPO.node("web2")).close()  # a new connection must authenticate again
+    try:
+        out = fleet_cli("stop", "web2", check=False)
+        assert out.returncode == 1
+        assert "web2" in out.stderr and "refused the key" in out.stderr and "authorized_keys" in out.stderr
+    finally:
+        keys.write_text(original)
+    assert "running" in fleet_cli("status").stdout.split("web2", 1)[1].splitlines()[0]
+
+
+def test_unreachable_host_stops_up_before_any_install(fleet: Cluster) -> None:
+    host = ns_name(TOPO.cluster.name, "worker1")
+    fleet.place.ssh(TOPO.node("worker1")).close()
+    subprocess.run(["ip", "-n", host, "link", "set", "eth0", "down"], check=True)
+    try:
+        out = fleet_cli("up", check=False, timeout=300)
+        assert out.returncode == 1
+        assert "worker1" in out.stderr and "unreachable" in out.stderr, out.stderr
+        assert "node-install on every host" not in out.stdout
+    finally:
+        subprocess.run(["ip", "-n", host, "link", "set", "eth0", "up"], check=True)

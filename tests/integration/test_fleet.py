@@ -20,6 +20,7 @@ from deploy.commands.wrk import parse_wrk
 from deploy.model.paths import REPO, StatePaths
 from deploy.model.topology import Node
 from deploy.roles import REGISTRY, load
+from deploy.roles.firewall import public_ports
 from tests.integration.helpers import copy_source, deployed_version, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.fleet]
@@ -88,10 +89,13 @@ def test_status_over_ssh_shows_every_node_healthy(fleet: Cluster) -> None:
 def test_internet_reaches_only_the_lb_and_the_media_host(fleet: Cluster) -> None:
     assert internet_get(TOPO.one("lb"), "/api/events") == 200
     assert internet_get(TOPO.one("media"), "/healthz") == 200
+    assert {(n.role, p) for n in TOPO for p in public_ports(n)} == {
+        ("lb", 8080), ("lb", 8443), ("media", 8080), ("media", 8443),
+    }  # fmt: skip
     for node in TOPO:
         for key in REGISTRY_PORTS[node.role]:
             port = node.port if key == "port" else node.opt(key)
-            public = node.role in ("lb", "media") and key == "port"
+            public = port in public_ports(node)  # lb and media: their HTTP and HTTPS ports
             assert connects("internet", node, port) == public, f"internet -> {node.name}:{port}"
 
 

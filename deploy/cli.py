@@ -12,7 +12,7 @@ from .clients import probes
 from .clients.transport import TransportError
 from .commands import lifecycle, rolling
 from .commands.bench import run as run_bench
-from .commands.context import Cluster, ClusterError
+from .commands.context import Cluster
 from .commands.django_ops import django_env, manage, manage_argv
 from .commands.failover import failover
 from .commands.hosts import HostError
@@ -21,6 +21,7 @@ from .commands.oplog import LockedError, operation
 from .commands.postgres import AdminError, psql_argv
 from .commands.releases import ReleaseError
 from .commands.scale import load_overlay, scale, scaled
+from .commands.state import ClusterError
 from .commands.status import status
 from .commands.supervision import SupervisionError
 from .model.defaults import DRAIN_TIMEOUT_S, READY_TIMEOUT_S

@@ -24,9 +24,12 @@ from deploy.roles import load
 TEST_TOPOLOGY = Path(os.environ.get("TIERS_TEST_TOPOLOGY", REPO / "deploy" / "topologies" / "test.toml"))
 
 
-def deploy_cli(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def deploy_cli(
+    *args: str, check: bool = True, timeout: float = 600, topology: Path = TEST_TOPOLOGY
+) -> subprocess.CompletedProcess[str]:
+    """`python -m deploy` against the test cluster (or another ``topology``); a failure shows its output."""
     out = subprocess.run(
-        [sys.executable, "-m", "deploy", "--topology", str(TEST_TOPOLOGY), *args],
+        [sys.executable, "-m", "deploy", "--topology", str(topology), *args],
         cwd=REPO, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     if check and out.returncode != 0:

@@ -51,6 +51,15 @@ class Supervisor:
         except (OSError, RuntimeError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
             return False
 
+    def processes_if_running(self) -> dict[str, dict[str, Any]]:
+        """Every program's state, or {} when no supervisord answers (one request, not two)."""
+        if self.post is None and not Path(self.paths.supervisor_sock).exists():
+            return {}
+        try:
+            return self.processes()
+        except (OSError, RuntimeError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
+            return {}
+
     def start_daemon(self) -> None:
         subprocess.run(
             [str(self.paths.venv / "bin" / "supervisord"), "-c", str(self.conf)],

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 import threading
 import time
 import urllib.request
@@ -23,7 +22,7 @@ from pathlib import Path
 from .bench_edge import edge
 from .bench_media import media_tier
 from .context import Cluster
-from .django_ops import django_env
+from .django_ops import manage
 from .progress import Progress
 from .wrk import median_runs
 
@@ -44,12 +43,8 @@ class Mix:
 
 def create_event(cluster: Cluster, title: str, capacity: int) -> int:
     """A fresh event for the benchmark's purchases (seeded events sell out over repeated runs)."""
-    out = subprocess.run(
-        [str(cluster.paths.venv / "bin" / "python"), str(cluster.paths.app / "manage.py"), "create_event", title,
-         "--capacity", str(capacity)],
-        env=django_env(cluster), cwd=cluster.paths.app, capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    return int(json.loads(out.stdout.strip().splitlines()[-1])["id"])
+    out = manage(cluster, ["create_event", title, "--capacity", str(capacity)], quiet=True, timeout=60)
+    return int(json.loads(out.strip().splitlines()[-1])["id"])
 
 
 def browse_and_buy(

@@ -16,8 +16,9 @@ import django
 
 from ..model.topology import Node
 from ..render.django_env import web_environment
-from .context import Cluster, ClusterError
+from .context import Cluster
 from .releases import static_hash
+from .state import ClusterError
 
 # Reads KEY='value' lines from stdin into the environment, then runs manage.py with the given arguments.
 _RUN_WITH_ENV = 'set -a; eval "$(cat)"; set +a; cd "$1"; shift; exec "$@"'
@@ -38,9 +39,10 @@ def _node_env(cluster: Cluster, node: Node) -> dict[str, str]:
     return env
 
 
-def manage_argv(cluster: Cluster, args: list[str], node: Node | None = None) -> list[str]:
-    paths = cluster.place.host_paths(node or cluster.topo.by_role("web")[0])
-    return [str(paths.venv / "bin" / "python"), str(paths.app / "manage.py"), *args]
+def manage_argv(cluster: Cluster, args: list[str], app: Path | None = None) -> list[str]:
+    """python manage.py ``args`` on the first web node's host, with ``app``'s code (default: its app/)."""
+    paths = cluster.place.host_paths(cluster.topo.by_role("web")[0])
+    return [str(paths.venv / "bin" / "python"), str((app or paths.app) / "manage.py"), *args]
 
 
 def run_manage(
@@ -56,16 +58,7 @@ def run_manage(
     app = app or paths.app
     env = {**_node_env(cluster, node), "PYTHONPATH": str(app), **(extra or {})}
     env_lines = "".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items())
-    argv = [
-        "sh",
-        "-c",
-        _RUN_WITH_ENV,
-        "manage",
-        str(app),
-        str(paths.venv / "bin" / "python"),
-        str(app / "manage.py"),
-        *args,
-    ]
+    argv = ["sh", "-c", _RUN_WITH_ENV, "manage", str(app), *manage_argv(cluster, args, app)]
     return cluster.place.transport(node).run(argv, input=env_lines, timeout=timeout, check=False)
 
 

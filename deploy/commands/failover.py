@@ -12,8 +12,9 @@ import time
 from ..clients import probes
 from ..model.topology import Node
 from ..roles.db import ctl_config_path
-from .context import Cluster, ClusterError
+from .context import Cluster
 from .progress import Progress
+from .state import ClusterError
 
 
 def choose_candidate(db_nodes: list[Node], leader: str, wanted: str | None, streaming: set[str]) -> Node:

@@ -8,7 +8,8 @@ the filesystem but the code (the repository and its venv, as a machine image wou
 ``tiers-<cluster>-internet`` (outside clients) and ``tiers-<cluster>-ops`` (where the operator's SSH
 client runs). Each host runs sshd; the operator installs it the way production does (``node-install``
 from the same topology, under the host's own supervisord) and reaches its supervisord and HAProxy sockets
-through forwarded unix sockets. Each host's inbound firewall is the registry's security-group table.
+with one command per request over SSH (nothing is forwarded). Each host's inbound firewall is the
+registry's security-group table.
 
 The builders below return argv lists; :class:`Fleet` runs them.
 """
@@ -24,15 +25,16 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..clients import probes
 from ..clients.haproxy import RuntimeAPI
 from ..clients.probes import Prober, RemoteProber
+from ..clients.procs import pid_in
 from ..clients.supervisor import Supervisor
 from ..clients.transport import SSH, Transport, TransportError
-from ..model.paths import REPO, StatePaths
+from ..model.paths import REPO, StatePaths, project_python
 from ..model.topology import Node, Topology
 from ..model.units import ConfigFile
 from ..render.templates import render
@@ -41,10 +43,8 @@ from ..roles.firewall import render_ruleset
 from . import supervision
 from .hosts import HostError, write_if_changed
 from .progress import Progress
-from .releases import Release, ensure_initial
-
-if TYPE_CHECKING:
-    from .context import Cluster
+from .releases import Release, ensure_initial, releases_dir
+from .state import ClusterState
 
 # Every fleet host sees its own state folder here, the path production's node-install uses.
 MOUNTPOINT = Path("/var/lib/tiers")
@@ -109,8 +109,7 @@ def sshd_start_argv(cluster: str, node: Node, host_dir: Path, hidden: Path) -> l
 
 def deploy_argv(topology_file: Path, *args: str) -> list[str]:
     """``python -m deploy`` on a host (the code is the machine image: the repository and its venv)."""
-    return ["env", f"PYTHONPATH={REPO}", str(REPO / ".venv" / "bin" / "python"), "-m", "deploy",
-            "--topology", str(topology_file), *args]  # fmt: skip
+    return [*project_python(), "-m", "deploy", "--topology", str(topology_file), *args]
 
 
 def node_install_argv(topology_file: Path, node: Node, release: str = "", web_count: int = 0) -> list[str]:
@@ -151,9 +150,10 @@ def namespaces() -> set[str]:
 
 
 class Fleet:
-    """The Place of a fleet topology: per-node SSH transports, forwarded supervisord sockets, remote probes."""
+    """The Place of a fleet topology: per-node SSH transports, supervisord and HAProxy reached by one command
+    per request, probes run on each host."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: ClusterState) -> None:
         self.cluster = cluster
         self.topo = cluster.topo  # the nodes that run (`scale` may leave some web hosts idle)
         # Every host of the file: namespaces, keys and sshd exist for all of them.
@@ -198,7 +198,7 @@ class Fleet:
         ssh = self.ssh(node)
 
         def send(cmd: str) -> str:
-            argv = [*self._python(), "-m", "deploy.clients.unixsock", "line", str(sock)]
+            argv = [*project_python(), "-m", "deploy.clients.unixsock", "line", str(sock)]
             out = ssh.run(argv, input=cmd, timeout=timeout + 10, check=False)
             if out.returncode != 0:
                 raise ConnectionError(f"{node.name}: {out.stderr.strip()}")
@@ -210,17 +210,13 @@ class Fleet:
         paths, ssh = self.host_paths(node), self.ssh(node)
 
         def post(body: str) -> str:
-            argv = [*self._python(), "-m", "deploy.clients.unixsock", "http", str(paths.supervisor_sock)]
+            argv = [*project_python(), "-m", "deploy.clients.unixsock", "http", str(paths.supervisor_sock)]
             out = ssh.run(argv, input=body, timeout=120, check=False)
             if out.returncode != 0:
                 raise ConnectionError(f"{node.name}'s supervisord: {out.stderr.strip() or 'no answer'}")
             return out.stdout
 
         return Supervisor(paths, post=post)
-
-    @staticmethod
-    def _python() -> list[str]:
-        return ["env", f"PYTHONPATH={REPO}", str(REPO / ".venv" / "bin" / "python")]
 
     def supervisors(self) -> list[Supervisor]:
         if ns_name(self.name, "ops") not in namespaces():
@@ -229,7 +225,7 @@ class Fleet:
 
     # -- releases: each web and worker host keeps its own copies, in its own state folder
     def releases_dir(self, node: Node) -> Path:
-        return self.host_paths(node).root / "releases"
+        return releases_dir(self.host_paths(node).root)
 
     def release_app(self, node: Node, version: str) -> Path:
         return self.releases_dir(node) / version / "app"
@@ -252,30 +248,28 @@ class Fleet:
         self.ship(node, release)
         self.install(node, release.version)  # the config changed: its supervisord restarts the program
 
-    def running_releases(self) -> dict[str, str]:
-        """node -> the release it runs: web nodes their own, workers the live one."""
+    def install_running(self, nodes: Iterable[Node]) -> None:
+        """Each node's host gets the release the node runs (web nodes their own, workers the live one) and
+        node-install again."""
         store = self.cluster.releases
         live = store.live() or ""
-        return {**{n.name: live for n in self.topo.by_role("worker")}, **store.node_versions()}
-
-    def reconfigure(self) -> None:
-        """node-install again on every running host: each renders the current cluster, reloads what changed."""
-        running = self.running_releases()
-        for node in self.topo:
+        running = {**{n.name: live for n in self.topo.by_role("worker")}, **store.node_versions()}
+        for node in nodes:
             version = running.get(node.name, "")
             if version:
-                self.ship(node, self.cluster.releases.get(version))
+                self.ship(node, store.get(version))
             self.install(node, version)
 
+    def reconfigure(self) -> list[str]:
+        """node-install again on every running host: each renders the current cluster, reloads what changed."""
+        self.install_running(self.topo)
+        return [n.name for n in self.topo]
+
     def follow_live(self) -> list[str]:
-        live = self.cluster.releases.live()
         workers = self.topo.by_role("worker")
-        if live is None or not workers:
+        if self.cluster.releases.live() is None or not workers:
             return []
-        release = self.cluster.releases.get(live)
-        for node in workers:
-            self.ship(node, release)
-            self.install(node, live)
+        self.install_running(workers)
         supervision.wait_ready(self, workers)
         return [n.name for n in workers]
 
@@ -304,16 +298,12 @@ class Fleet:
                     probes.wait_for(lambda s=ssh: _connects(s), f"sshd on {node.name} ({node.address})", 20)
                 except probes.WaitTimeout:
                     ssh.connect()  # raises the reason, naming the host and the fix; nothing was installed
-        store, web = self.cluster.releases, self.topo.by_role("web")
-        with progress.step("making sure the web nodes run a release, on their own hosts"):
-            live = ensure_initial(store, [n.name for n in web], REPO, REPO / ".venv" / "bin" / "python")
-            running = {**{n.name: live for n in self.topo.by_role("worker")}, **store.node_versions()}
-            for node in [*web, *self.topo.by_role("worker")]:
-                self.ship(node, store.get(running[node.name]))
+        web = [n.name for n in self.topo.by_role("web")]
+        with progress.step("making sure the web nodes run a release"):
+            live = ensure_initial(self.cluster.releases, web, REPO, REPO / ".venv" / "bin" / "python")
         progress.say(f"live release {live}")
-        with progress.step("node-install on every host (configs, its own supervisord)"):
-            for node in self.topo:
-                self.install(node, running.get(node.name, ""))
+        with progress.step("node-install on every host (its release, configs, its own supervisord)"):
+            self.install_running(self.topo)
 
     def preflight(self) -> None:
         if os.geteuid() != 0:
@@ -370,7 +360,7 @@ class Fleet:
         # flush + the new table in one transaction: the host is never without its rules.
         _run(["ip", "netns", "exec", host_ns, "nft", "-f", "-"], f"firewall of {node.name}",
              input="flush ruleset\n" + ruleset)  # fmt: skip
-        if _pid_alive(ssh_dir / "sshd.pid"):
+        if pid_in(ssh_dir / "sshd.pid"):
             return
         _run(
             sshd_start_argv(self.name, node, host_dir, self.cluster.paths.root.parent), f"sshd of {node.name}"
@@ -423,14 +413,6 @@ def _connects(ssh: SSH) -> bool:
     try:
         ssh.connect()
     except TransportError:
-        return False
-    return True
-
-
-def _pid_alive(pidfile: Path) -> bool:
-    try:
-        os.kill(int(pidfile.read_text().split()[0]), 0)
-    except (OSError, ValueError, IndexError):
         return False
     return True
 

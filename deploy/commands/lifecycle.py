@@ -25,11 +25,6 @@ DB_PRIORITY = ROLES["db"].priority
 APP_PRIORITY = 50
 
 
-def follow_live_release(cluster: Cluster) -> list[str]:
-    """Workers restarted on the live release (after a deploy or rollback), wherever they run."""
-    return cluster.place.follow_live()
-
-
 def up(cluster: Cluster, seed: bool = True) -> None:
     topo = cluster.topo
     progress = Progress(f"Bringing up cluster {topo.cluster.name!r} ({len(topo.nodes)} nodes, {topo.source})")
@@ -137,7 +132,7 @@ def shutdown_order(cluster: Cluster, names: list[str], leader: str | None) -> li
 def down(cluster: Cluster) -> None:
     progress = Progress(f"Stopping cluster {cluster.topo.cluster.name!r}")
     place = cluster.place
-    running = [sup for sup in place.supervisors() if sup.running()]
+    running = [procs for sup in place.supervisors() if (procs := sup.processes_if_running())]
     if running:
         with progress.step(
             "stopping every node (web and lb first, the database last, its leader last of all)"
@@ -147,7 +142,7 @@ def down(cluster: Cluster) -> None:
                 cluster.paths.root.mkdir(parents=True, exist_ok=True)
                 cluster.paths.last_leader.write_text(leader.name)
             known = {n.name: n for n in cluster.topo}
-            names = [n for sup in running for n in sup.processes() if n in known]
+            names = [n for procs in running for n in procs if n in known]
             for name in shutdown_order(cluster, names, leader.name if leader else None):
                 place.supervisor(known[name]).stop(name)
     else:

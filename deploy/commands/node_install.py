@@ -15,21 +15,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..clients import probes
 from ..clients.supervisor import Supervisor
 from ..model.paths import StatePaths
 from ..model.secrets import Secrets, load_or_create
 from ..model.tls import cert_file
 from ..model.topology import Node, Topology
 from ..model.units import RESTART, ConfigFile, Program
-from ..render.supervisor import render_supervisord
 from ..render.systemd import render_env_file, render_unit, unit_name
 from ..roles import role_of
 from ..roles.base import RenderContext
-from ..roles.nodes import node_files, program_for
+from ..roles.nodes import node_files, program_for, supervisord_file
 from . import hosts, pki, supervision
-from .context import ClusterError
+from .releases import ReleaseError, ReleaseStore
 from .scale import scaled
+from .state import ClusterError
 
 
 def load_secrets(
@@ -56,9 +55,10 @@ def release_context(paths: StatePaths, node: Node, version: str) -> dict:
     """The node runs release ``version`` from this host's own releases folder ("" = the code it was installed with)."""
     if not version:
         return {}
-    app = paths.root / "releases" / version / "app"
-    if not (app / "manage.py").exists():
-        raise ClusterError(f"release {version} is not on this host ({app}): ship it first (`deploy` does)")
+    try:
+        app = ReleaseStore(paths.root, paths.repo / "pyproject.toml").get(version).app
+    except ReleaseError as exc:
+        raise ClusterError(f"{exc}: ship it to this host first (`deploy` does)") from None
     return {"node_releases": {node.name: (app, version)}, "worker_release": (app, version)}
 
 
@@ -121,27 +121,14 @@ def _under_supervisord(ctx: RenderContext, node: Node, renewed: list[Path]) -> l
     The first install starts supervisord (which starts the program unless the role leaves the start to
     the orchestrator, as the DB tier does); later ones apply changes the way the role reloads.
     """
-    program = program_for(ctx, node)
-    conf = ConfigFile(
-        ctx.paths.conf_file("supervisord.conf"),
-        render_supervisord(ctx.topo.cluster.name, [program], ctx.paths),
-        0o600,
-    )
-    files = [*node_files(ctx, node), conf]
+    files = [*node_files(ctx, node), supervisord_file(ctx, [node])]
     written = [cf.path for cf in files if hosts.write_if_changed(cf)]
     changed = {cf.program for cf in files if cf.path in written and cf.program}
     if renewed:  # a new certificate is taken like a changed config
         changed.add(node.name)
         written += renewed
-    sup = Supervisor(ctx.paths)
-    if not sup.running():
-        sup.start_daemon()
-        probes.wait_for(sup.running, f"supervisord of {node.name}", 15)
-    else:
-        updated = set(sup.update())
-        for name in sorted(changed - updated):
-            supervision.apply_change(sup, ctx.paths, ctx.topo.node(name))
-    print(f"{node.name}: supervisord runs {program.name}")
+    supervision.start_or_apply(Supervisor(ctx.paths), ctx.paths, ctx.topo, changed)
+    print(f"{node.name}: runs under this host's supervisord")
     return written
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,7 +22,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from ..model.paths import StatePaths
 from ..model.tls import TLS_CERT_KEY, cert_file
 from ..model.topology import Node, Topology
+from ..model.units import ConfigFile
 from ..roles import role_of
+from .hosts import write_if_changed
 
 CA_DAYS = 3650
 # Under the 398 days browsers accept from public CAs, so the same clients work with either.
@@ -35,14 +36,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, readable by root only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+def _write(path: Path, pem: bytes, mode: int = 0o600) -> None:
+    """PEM text written atomically with its mode set before it appears (0600: readable by root only)."""
+    write_if_changed(ConfigFile(path, pem.decode("ascii"), mode))
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -93,9 +89,8 @@ def ensure_ca(paths: StatePaths, cluster: str) -> tuple[x509.Certificate, ec.Ell
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(key_file, _key_pem(key))
-    paths.ca_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths.ca_cert.chmod(0o644)
+    _write(key_file, _key_pem(key))
+    _write(paths.ca_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return cert, key
 
 
@@ -163,10 +158,10 @@ def ensure_certificates(topo: Topology, paths: StatePaths, nodes: Iterable[Node]
             continue
         target = cert_file(paths, node)
         operator_file = bool(node.opt(TLS_CERT_KEY))
-        if target.exists() and (operator_file or covers(target.read_bytes(), tls.names(topo, node))):
+        if target.exists() and (operator_file or covers(target.read_bytes(), tls.names(node))):
             continue
-        chain, key = issue(ensure_ca(paths, topo.cluster.name), tls.names(topo, node))
+        chain, key = issue(ensure_ca(paths, topo.cluster.name), tls.names(node))
         # HAProxy and nginx both read the chain and the key from one file.
-        _write_private(target, chain + key)
+        _write(target, chain + key)
         changed.add(node.name)
     return changed

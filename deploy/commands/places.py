@@ -9,11 +9,11 @@ rehearsal fleet (deploy/commands/fleet.py) is every node its own host reached ov
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
 from ..clients import probes
 from ..clients.haproxy import RuntimeAPI
 from ..clients.probes import LocalProber, Prober
+from ..clients.procs import alive, pid_in
 from ..clients.supervisor import Supervisor
 from ..clients.transport import Local, Transport
 from ..model.paths import StatePaths
@@ -22,34 +22,13 @@ from ..roles.nodes import node_files, programs, render_all
 from . import hosts, pki, supervision
 from .progress import Progress
 from .releases import Release, differs_from, ensure_initial
-
-if TYPE_CHECKING:
-    from .context import Cluster
-
-
-class Place(Protocol):
-    def supervisor(self, node: Node) -> Supervisor: ...
-    def supervisors(self) -> list[Supervisor]: ...
-    def prober(self, node: Node) -> Prober: ...
-    def transport(self, node: Node) -> Transport: ...
-    def host_paths(self, node: Node) -> StatePaths: ...
-    def runtime_api(self, node: Node, sock: Path, timeout: float = 3.0) -> RuntimeAPI: ...
-    def prepare(self, progress: Progress) -> None: ...
-    def kill(self, node: Node) -> None: ...
-    def teardown(self, progress: Progress) -> None: ...
-    # releases: where a node's host keeps them, getting one there, running one, following the live one
-    def release_app(self, node: Node, version: str) -> Path: ...
-    def ship(self, node: Node, release: Release) -> None: ...
-    def switch(self, node: Node, release: Release) -> None: ...
-    def prune(self, node: Node, keep: list[str]) -> None: ...
-    def follow_live(self) -> list[str]: ...
-    def reconfigure(self) -> None: ...
+from .state import ClusterState
 
 
 class Loopback:
     """One machine: one supervisord, local probes, local commands, one state folder."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: ClusterState) -> None:
         self.cluster = cluster
         self.local = Local()
         self.probe = LocalProber()
@@ -91,16 +70,8 @@ class Loopback:
             renewed = pki.ensure_certificates(topo, paths)
         with progress.step("rendering configs"):
             changed = hosts.write_files(render_all(cluster.render_context())) | renewed
-        sup = cluster.supervisor
-        if not sup.running():
-            with progress.step("starting supervisord"):
-                sup.start_daemon()
-                probes.wait_for(sup.running, "supervisord", 15)
-        else:
-            with progress.step("applying config changes"):
-                updated = set(sup.update())
-                for name in sorted(changed - updated):
-                    supervision.apply_change(sup, paths, topo.node(name))
+        with progress.step("starting supervisord or applying config changes"):
+            supervision.start_or_apply(cluster.supervisor, paths, topo, changed)
 
     def kill(self, node: Node) -> None:
         supervision.kill(self.cluster.supervisor, self.cluster.paths, node)
@@ -124,10 +95,11 @@ class Loopback:
         sup.stop(node.name)
         sup.start(node.name, wait=False)
 
-    def reconfigure(self) -> None:
-        """Every config rendered again for the current topology; supervisord adds and removes programs."""
+    def reconfigure(self) -> list[str]:
+        """Every config rendered again for the current topology; supervisord adds, removes and re-commands
+        programs. Returns their names."""
         hosts.write_files(render_all(self.cluster.render_context()))
-        self.cluster.supervisor.update()
+        return self.cluster.supervisor.update()
 
     def follow_live(self) -> list[str]:
         """Re-render and restart the workers on the live release (after a deploy or rollback).
@@ -137,12 +109,10 @@ class Loopback:
         tick, after `update` has returned, so a deploy that did not wait here could report success while
         a worker was not yet running the release it reports.
         """
-        cluster = self.cluster
-        hosts.write_files(render_all(cluster.render_context()))
-        workers = cluster.topo.by_role("worker")
+        workers = self.cluster.topo.by_role("worker")
         if not workers:
             return []
-        changed = cluster.supervisor.update()
+        changed = self.reconfigure()
         supervision.wait_ready(self, [n for n in workers if n.name in changed])
         return changed
 
@@ -151,9 +121,8 @@ class Loopback:
         sup, paths = self.cluster.supervisor, self.cluster.paths
         if sup.running():
             with progress.step("stopping supervisord"):
-                pidfile = paths.run / "supervisord.pid"
-                pid = int(pidfile.read_text()) if pidfile.exists() else None
+                pid = pid_in(paths.run / "supervisord.pid")
                 sup.shutdown()
                 if pid:
-                    probes.wait_for(lambda: not supervision.alive(pid), "supervisord to exit", 20)
+                    probes.wait_for(lambda: not alive(pid), "supervisord to exit", 20)
         supervision.stop_strays(self.cluster.topo, paths)

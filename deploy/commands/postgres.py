@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..clients.transport import TransportError
 from ..model.defaults import PG_BIN_DIR
-from ..model.paths import StatePaths
+from ..model.paths import StatePaths, project_python
 from ..model.secrets import Secrets
 from ..model.topology import Node, Topology
 from ..render.patroni import app_verifier
 from ..roles.db import patroni_status, pgdata
-
-if TYPE_CHECKING:
-    from .places import Place
+from .state import Place
 
 
 class AdminError(RuntimeError):
@@ -51,7 +48,7 @@ def primary_check_argv(paths: StatePaths, topo: Topology) -> list[str]:
     """Connect through dbproxy as the app role (password on stdin) and print whether it is a primary."""
     proxy, db = topo.one("dbproxy"), topo.database
     return [
-        "env", f"PYTHONPATH={paths.repo}", str(paths.venv / "bin" / "python"), "-m", "deploy.clients.pgcheck",
+        *project_python(paths.repo), "-m", "deploy.clients.pgcheck",
         proxy.address, str(proxy.port), db.name, db.user,
     ]  # fmt: skip
 

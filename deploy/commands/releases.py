@@ -104,6 +104,11 @@ def _ignored(path: Path) -> bool:
     )
 
 
+def releases_dir(state_root: Path) -> Path:
+    """Where a state folder keeps its releases (the operator's, or a fleet host's own)."""
+    return state_root / "releases"
+
+
 def choose_prunable(versions: list[str], keep: int, protected: Iterable[str]) -> list[str]:
     """Versions (oldest first in ``versions``) to delete: all but the newest ``keep`` and the protected."""
     keep = max(keep, 0)
@@ -122,7 +127,7 @@ class ReleaseStore:
     """Releases and per-node pointers of one cluster (``<state root>/releases``)."""
 
     def __init__(self, state_root: Path, venv_pyproject: Path) -> None:
-        self.root = state_root / "releases"
+        self.root = releases_dir(state_root)
         self.pointer_file = self.root / "current.json"
         # The pyproject.toml the shared venv was installed from (the repository's).
         self.venv_pyproject = venv_pyproject

@@ -37,7 +37,6 @@ from ..roles.web import readyz
 from . import migration_guard
 from .context import Cluster
 from .django_ops import run_manage
-from .lifecycle import follow_live_release
 from .oplog import operation
 from .progress import Progress
 from .releases import Release, ReleaseError, previous_version
@@ -293,4 +292,4 @@ def _restart_workers(cluster: Cluster, progress: Progress) -> None:
     with progress.step(
         f"restarting workers ({', '.join(n.name for n in cluster.topo.by_role('worker'))}) on the live release"
     ):
-        follow_live_release(cluster)
+        cluster.place.follow_live()

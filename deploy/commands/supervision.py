@@ -10,18 +10,16 @@ import contextlib
 import os
 import signal
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from ..clients import probes
 from ..clients.probes import Prober
+from ..clients.procs import alive
 from ..clients.supervisor import Supervisor
 from ..model.paths import StatePaths
 from ..model.topology import Node, Topology
 from ..model.units import RESTART
 from ..roles import role_of
-
-if TYPE_CHECKING:
-    from .places import Place
+from .state import Place
 
 STOPPED_STATES = ("STOPPED", "EXITED", "FATAL")
 
@@ -48,6 +46,19 @@ def apply_change(sup: Supervisor, paths: StatePaths, node: Node) -> str:
         role.before_reload(paths)
     sup.signal(node.name, role.reload)
     return role.reload
+
+
+def start_or_apply(sup: Supervisor, paths: StatePaths, topo: Topology, changed: set[str]) -> None:
+    """Start supervisord with the config just written, or have the running one take it: added, removed and
+    re-commanded programs through `update`; a program whose config file alone changed reloads or restarts
+    the way its role says (:func:`apply_change`)."""
+    if not sup.running():
+        sup.start_daemon()
+        probes.wait_for(sup.running, "supervisord", 15)
+        return
+    updated = set(sup.update())
+    for name in sorted(changed - updated):
+        apply_change(sup, paths, topo.node(name))
 
 
 def is_ready(sup: Supervisor, probe: Prober, node: Node) -> bool:
@@ -110,11 +121,3 @@ def stop_strays(topo: Topology, paths: StatePaths, timeout_s: float = 30) -> Non
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, getattr(signal, f"SIG{role.stray_stop_signal}"))
             probes.wait_for(lambda p=pid: not alive(p), f"{node.name}'s process {pid} to stop", timeout_s)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False

@@ -20,6 +20,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
+def project_python(repo: Path = REPO) -> list[str]:
+    """argv prefix: the project's venv Python with the project importable from any working directory
+    (on a fleet host, over SSH, the session starts in root's home)."""
+    return ["env", f"PYTHONPATH={repo}", str(repo / ".venv" / "bin" / "python")]
+
+
 @dataclass(frozen=True)
 class StatePaths:
     root: Path

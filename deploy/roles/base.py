@@ -14,9 +14,11 @@ from pathlib import Path
 
 from ..clients.haproxy import ServerStat
 from ..clients.probes import Prober
+from ..model.defaults import HSTS_MAX_AGE_S
 from ..model.paths import StatePaths
 from ..model.secrets import Secrets
-from ..model.topology import Node, RoleSchema, Topology
+from ..model.tls import TLS_CERT_KEY
+from ..model.topology import PORT, POSITIVE, Node, RoleSchema, Schema, Topology
 from ..model.units import RESTART, ConfigFile, Dir, Program
 
 # Terraform's database modes (terraform/variables.tf `database_mode`).
@@ -66,12 +68,26 @@ class Placement:
 
 @dataclass(frozen=True)
 class Tls:
-    """The role terminates TLS. Its nodes have a ``tls_cert`` key (deploy/model/tls.py); a certificate
-    the cluster's local CA issues for a node covers ``names(topo, node)`` (host names and addresses)."""
+    """The role terminates TLS: its schema includes :data:`TLS_KEYS`. A certificate the cluster's local CA
+    issues for a node covers its address, the public name clients use for it, and localhost."""
 
-    names: Callable[[Topology, Node], tuple[str, ...]]
+    # The host name clients use for the node ("" when they use its address).
+    public_name: Callable[[Node], str]
     # The schema key of the port TLS is served on (public roles: open to clients like the main port).
     port_key: str = "https_port"
+
+    def names(self, node: Node) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n for n in (node.address, self.public_name(node), "localhost") if n))
+
+
+# The schema keys of every TLS-terminating role.
+TLS_KEYS: Schema = {
+    "https_port": (PORT, 8443),
+    # PEM (chain, then key) kept current by the operator's ACME client or CA; "" = issued by the
+    # cluster's local CA into <state>/tls/ (deploy/model/tls.py).
+    TLS_CERT_KEY: (str, ""),
+    "hsts_max_age_s": (POSITIVE, HSTS_MAX_AGE_S),
+}
 
 
 @dataclass(frozen=True)

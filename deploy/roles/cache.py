@@ -6,15 +6,15 @@ from ..model.defaults import MEMCACHED
 from ..model.topology import PORT, POSITIVE, REQUIRED, Node, RoleSchema
 from ..model.units import Program
 from ..render.memcached import memcached_command
-from . import checks
 from .base import Flow, Placement, RenderContext, Role
+from .checks import listening
 
 
 def _program(_ctx: RenderContext, node: Node) -> Program:
     return Program(name=node.name, role="cache", argv=tuple(memcached_command(node)))
 
 
-_listening, _status = checks.listening()
+_listening, _status = listening()
 
 
 ROLE = Role(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from ..clients.probes import Prober
+from ..clients.procs import pid_in
 from ..model.defaults import PG_BIN_DIR
 from ..model.paths import StatePaths
 from ..model.topology import PORT, REQUIRED, Node, RoleSchema, Topology, TopologyError
@@ -76,12 +76,8 @@ def patroni_status(node: Node, probe: Prober) -> dict | None:
 
 def postmaster_pid(paths: StatePaths, node: Node) -> list[int]:
     """PostgreSQL's postmaster, if it runs: Patroni starts it detached, so it can outlive Patroni."""
-    try:
-        pid = int((pgdata(paths, node) / "postmaster.pid").read_text().split()[0])
-        os.kill(pid, 0)
-    except (OSError, ValueError, IndexError):
-        return []
-    return [pid]
+    pid = pid_in(pgdata(paths, node) / "postmaster.pid")
+    return [pid] if pid else []
 
 
 def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:

@@ -7,8 +7,8 @@ from ..model.paths import StatePaths
 from ..model.topology import PORT, POSITIVE, REQUIRED, Node, RoleSchema
 from ..model.units import ConfigFile, Program
 from ..render.haproxy import render_dbproxy
-from . import checks
 from .base import Flow, Placement, RenderContext, Role
+from .checks import listening
 
 PATRONI_MODES = ("patroni",)
 
@@ -26,7 +26,7 @@ def _program(ctx: RenderContext, node: Node) -> Program:
     return Program(name=node.name, role="dbproxy", argv=(HAPROXY, "-W", "-db", "-f", cfg), stopsignal="USR1")
 
 
-_listening, _status = checks.listening()
+_listening, _status = listening()
 
 
 ROLE = Role(

@@ -6,10 +6,9 @@ import contextlib
 import ipaddress
 
 from ..clients.haproxy import SHOW_SERVERS_STATE, RuntimeAPI
-from ..model.defaults import HAPROXY, HSTS_MAX_AGE_S, RSYSLOGD
+from ..model.defaults import HAPROXY, RSYSLOGD
 from ..model.paths import StatePaths
-from ..model.tls import TLS_CERT_KEY
-from ..model.topology import HOST_RE, PORT, POSITIVE, REQUIRED, Node, RoleSchema, Topology, TopologyError
+from ..model.topology import HOST_RE, PORT, POSITIVE, REQUIRED, Node, RoleSchema, TopologyError
 from ..model.units import ConfigFile, Dir, Program
 from ..render.haproxy import (
     lb_log_rotate_script,
@@ -18,8 +17,8 @@ from ..render.haproxy import (
     render_lb_syslog,
     render_log_rotate_script,
 )
-from . import checks
-from .base import Placement, RenderContext, Role, Tls
+from .base import TLS_KEYS, Placement, RenderContext, Role, Tls
+from .checks import http
 
 
 def _validate(source: str, nodes: tuple[Node, ...]) -> None:
@@ -89,11 +88,7 @@ def save_server_state(paths: StatePaths) -> None:
         )
 
 
-def _tls_names(_topo: Topology, node: Node) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(n for n in (node.address, node.opt("public_host"), "localhost") if n))
-
-
-_healthz, _status = checks.http("/healthz")
+_healthz, _status = http("/healthz")
 
 
 ROLE = Role(
@@ -104,7 +99,7 @@ ROLE = Role(
             "address": (str, REQUIRED),
             # Plain HTTP: answered in the local profile (scripts), redirected to HTTPS in production.
             "port": (PORT, 8080),
-            "https_port": (PORT, 8443),
+            **TLS_KEYS,
             "stats_port": (PORT, 8404),
             "maxconn": (POSITIVE, 4096),
             "timeout_queue_s": (POSITIVE, 10),
@@ -115,12 +110,8 @@ ROLE = Role(
             "server_pipeline": (POSITIVE, 1),
             # The name clients use for the site (production: a DNS name in front of the LB); "" = its address.
             "public_host": (str, ""),
-            # PEM (chain, then key) kept current by the operator's ACME client or CA; "" = issued by the
-            # cluster's local CA into <state>/tls/ (deploy/model/tls.py).
-            TLS_CERT_KEY: (str, ""),
             # Where the operator's ACME client answers HTTP-01 challenges ("address:port"); "" = none.
             "acme_challenge_to": (str, ""),
-            "hsts_max_age_s": (POSITIVE, HSTS_MAX_AGE_S),
             # Admission limits (docs/OPERATIONS.md "Admission limits"): whole request headers and the
             # body's first buffer within this time; bodies above max_body_mb refused with 413;
             # per client address, concurrent connections and requests per 10 s above these get 429.
@@ -141,7 +132,7 @@ ROLE = Role(
     ingress=(),  # from the internet only (Placement.public)
     packages=("haproxy", "rsyslog"),
     binaries=(HAPROXY, RSYSLOGD),
-    tls=Tls(names=_tls_names),
+    tls=Tls(public_name=lambda node: node.opt("public_host")),
     secrets=frozenset({"lb_stats_password"}),
     files=_files,
     dirs=_dirs,

@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from ..model.defaults import HSTS_MAX_AGE_S, NGINX
+from ..model.defaults import NGINX
 from ..model.paths import StatePaths
-from ..model.tls import TLS_CERT_KEY
-from ..model.topology import PORT, POSITIVE, REQUIRED, Node, RoleSchema, Topology, TopologyError
+from ..model.topology import PORT, POSITIVE, REQUIRED, Node, RoleSchema, TopologyError
 from ..model.units import ConfigFile, Dir, Program
 from ..render.nginx import WORKER_USER, render_media
-from . import checks
-from .base import Placement, RenderContext, Role, Tls
+from .base import TLS_KEYS, Placement, RenderContext, Role, Tls
+from .checks import http
 
 
 def _validate(source: str, nodes: tuple[Node, ...]) -> None:
@@ -44,12 +43,11 @@ def _program(ctx: RenderContext, node: Node) -> Program:
     return Program(name=node.name, role="media", argv=argv, stopsignal="QUIT")
 
 
-def _tls_names(_topo: Topology, node: Node) -> tuple[str, ...]:
-    host = urlsplit(node.opt("public_url")).hostname if node.opt("public_url") else ""
-    return tuple(dict.fromkeys(n for n in (node.address, host, "localhost") if n))
+def _public_host(node: Node) -> str:
+    return urlsplit(node.opt("public_url")).hostname or "" if node.opt("public_url") else ""
 
 
-_healthz, _status = checks.http("/healthz")
+_healthz, _status = http("/healthz")
 
 
 ROLE = Role(
@@ -60,11 +58,7 @@ ROLE = Role(
             "address": (str, REQUIRED),
             # Plain HTTP: served in the local profile, redirected to HTTPS in production (but /healthz).
             "port": (PORT, 8080),
-            "https_port": (PORT, 8443),
-            # PEM (chain, then key) kept current by the operator's ACME client or CA; "" = issued by the
-            # cluster's local CA into <state>/tls/ (deploy/model/tls.py).
-            TLS_CERT_KEY: (str, ""),
-            "hsts_max_age_s": (POSITIVE, HSTS_MAX_AGE_S),
+            **TLS_KEYS,
             "cache_size_mb": (POSITIVE, 256),
             # The base URL browsers fetch media from (production: https://media.example.com); "" = http://address:port.
             "public_url": (str, ""),
@@ -80,7 +74,7 @@ ROLE = Role(
     packages=("nginx",),
     binaries=(NGINX,),
     users=(WORKER_USER,),
-    tls=Tls(names=_tls_names),
+    tls=Tls(public_name=_public_host),
     files=_files,
     dirs=_dirs,
     ready=_healthz,

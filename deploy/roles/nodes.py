@@ -6,6 +6,7 @@ Each reads the node's role declaration; a node's builders see only the secrets i
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 from ..model.paths import StatePaths
 from ..model.topology import Node
@@ -36,9 +37,13 @@ def node_files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
     return role_of(node).files(context_for(ctx, node), node)
 
 
-def supervisord_file(ctx: RenderContext) -> ConfigFile:
-    """The local process manager's config: every node's program (0600: it holds environments)."""
-    text = render_supervisord(ctx.topo.cluster.name, programs(ctx), ctx.paths)
+def supervisord_file(ctx: RenderContext, nodes: Iterable[Node] | None = None) -> ConfigFile:
+    """The process manager's config for ``nodes`` (default: every node; a rehearsal host: its own).
+
+    0600: it holds the programs' environments.
+    """
+    progs = programs(ctx) if nodes is None else [program_for(ctx, n) for n in nodes]
+    text = render_supervisord(ctx.topo.cluster.name, progs, ctx.paths)
     return ConfigFile(ctx.paths.conf_file("supervisord.conf"), text, 0o600)
 
 

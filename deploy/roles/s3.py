@@ -6,8 +6,8 @@ from ..model.paths import StatePaths
 from ..model.topology import PORT, REQUIRED, Node, RoleSchema
 from ..model.units import ConfigFile, Dir, Program
 from ..render.seaweed import s3_identities, seaweed_command
-from . import checks
 from .base import Flow, Placement, RenderContext, Role
+from .checks import http
 
 
 def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
@@ -25,7 +25,7 @@ def _dirs(paths: StatePaths, node: Node) -> list[Dir]:
 
 
 # 403 is an answer: the root listing needs credentials.
-_answers, _status = checks.http("/", ok=(200, 403), timeout=1.0)
+_answers, _status = http("/", ok=(200, 403), timeout=1.0)
 
 
 ROLE = Role(

@@ -7,7 +7,6 @@ collides with a `make up` fleet, the loopback cluster or the test cluster.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from deploy.model.paths import REPO, StatePaths
 from deploy.model.topology import Node
 from deploy.roles import REGISTRY, load
 from deploy.roles.firewall import public_ports
+from tests.conftest import deploy_cli
 from tests.integration.helpers import copy_source, deployed_version, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.fleet]
@@ -30,15 +30,7 @@ TOPO = load(TOPOLOGY)
 
 
 def fleet_cli(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(
-        [sys.executable, "-m", "deploy", "--topology", str(TOPOLOGY), *args],
-        cwd=REPO, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
-    if check and out.returncode != 0:
-        raise AssertionError(
-            f"deploy {' '.join(args)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}"
-        )
-    return out
+    return deploy_cli(*args, check=check, timeout=timeout, topology=TOPOLOGY)
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.commands.context import ClusterError
 from deploy.commands.failover import choose_candidate
+from deploy.commands.state import ClusterError
 from tests.unit.fixtures import small
 
 

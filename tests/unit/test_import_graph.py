@@ -1,8 +1,8 @@
 """The module graph of app/ and deploy/ has no cycle, and the Django side never imports deploy/.
 
 Static: every file is parsed with ast, nothing of the project is imported. Imports count wherever they are
-(module level, functions, methods, class bodies, try/except); only those under ``if TYPE_CHECKING:`` are
-skipped, since they never run. A function-level import is still a dependency: it only hides a cycle.
+(module level, functions, methods, class bodies, try/except, ``if TYPE_CHECKING:`` blocks). A function-level
+or type-checking-only import is still a dependency: it only hides a cycle.
 
 Modules are found by walking the folders, so moving or adding a package needs no change here.
 """
@@ -139,15 +139,15 @@ def _known(name: str, known: Mapping[str, Module]) -> str | None:
 
 
 def targets(ref: ImportRef, known: Mapping[str, Module]) -> set[str]:
-    """The known modules one import depends on: `from pkg import sub` is the submodule pkg.sub when that
-    is a module, else pkg itself (a name defined in pkg). The enclosing packages, which Python imports
-    first, are not edges: a package whose __init__ re-exports its submodules would look cyclic."""
+    """The known modules one import depends on. `from pkg import sub` depends on pkg (its __init__ runs
+    first, so a package whose __init__ imports a submodule that does `from . import x` is a cycle) and on
+    the submodule pkg.sub when that is a module. The packages enclosing `import a.b.c` are not edges."""
     found: set[str] = set()
+    if ref.names and (hit := _known(ref.target, known)) is not None:
+        found.add(hit)
     for name in ref.names:
         if name != "*" and f"{ref.target}.{name}" in known:
             found.add(f"{ref.target}.{name}")
-        elif (hit := _known(ref.target, known)) is not None:
-            found.add(hit)
     if not ref.names and (hit := _known(ref.target, known)) is not None:
         found.add(hit)
     return found
@@ -163,8 +163,6 @@ def build_graph(modules: Iterable[Module]) -> tuple[Graph, Where]:
     where: Where = {}
     for module in known.values():
         for ref in import_refs(module):
-            if ref.type_checking:
-                continue
             for dst in targets(ref, known):
                 if dst == module.name:
                     continue  # `from . import x` inside pkg/__init__.py resolving to pkg itself
@@ -335,16 +333,24 @@ def test_graph_resolves_relative_function_level_and_submodule_imports(tmp_path: 
     graph, where = build_graph(walk_modules(tmp_path / "pkg", tmp_path))
     assert graph == {
         "pkg": set(),
-        "pkg.a": {"pkg.b", "pkg.sub.c"},
-        "pkg.b": {"pkg.sub.c"},
+        "pkg.a": {"pkg", "pkg.b", "pkg.sub.c"},  # `from . import b` runs pkg/__init__ first
+        "pkg.b": {"pkg.sub", "pkg.sub.c"},
         "pkg.sub": {"pkg.sub.c"},
-        "pkg.sub.c": {"pkg.b"},  # the TYPE_CHECKING import of pkg.a is not an edge
+        "pkg.sub.c": {"pkg.a", "pkg.b"},  # the TYPE_CHECKING import of pkg.a is an edge too
         "pkg.sub.d": {"pkg.sub.c", "pkg.a", "pkg"},
     }
     assert where[("pkg.sub.c", "pkg.b")] == [f"{tmp_path / 'pkg/sub/c.py'}:8 (K.m)"]
-    assert find_cycles(graph) == [["pkg.b", "pkg.sub.c"]]
+    assert find_cycles(graph) == [["pkg.a", "pkg.b", "pkg.sub", "pkg.sub.c"]]
     message = describe(graph, where, find_cycles(graph))
-    assert "pkg.b -> pkg.sub.c -> pkg.b" in message and "(f)" in message
+    assert "pkg.a -> pkg.sub.c -> pkg.a" in message and "c.py:3 (module)" in message
+
+
+def test_a_package_importing_a_submodule_that_imports_it_is_a_cycle(tmp_path: Path) -> None:
+    _write(
+        tmp_path, {"pkg/__init__.py": "from . import a\n", "pkg/a.py": "from . import b\n", "pkg/b.py": ""}
+    )
+    graph, _where = build_graph(walk_modules(tmp_path / "pkg", tmp_path))
+    assert find_cycles(graph) == [["pkg", "pkg.a"]]
 
 
 def test_relative_import_resolution() -> None:

@@ -5,7 +5,7 @@ TOPOLOGY ?= deploy/topologies/local.toml
 DEPLOY := $(PY) -m deploy --topology $(TOPOLOGY)
 
 .PHONY: help install up down clean status logs psql manage test test-unit lint check bench failover
-.PHONY: deploy rollback releases scale
+.PHONY: deploy rollback releases scale backup backups restore-drill
 
 help:
 	@echo "make up       install what is missing, start the local cluster, print the site URL"
@@ -14,6 +14,8 @@ help:
 	@echo "make psql NODE=db1                          make test                unit + integration tests"
 	@echo "make deploy [SOURCE=dir]   rolling deploy   make rollback            back to the previous release"
 	@echo "make releases                               make scale WEB=n         add/remove web nodes"
+	@echo "make backup [TYPE=diff]    pgBackRest now   make backups             list them"
+	@echo "make restore-drill [TIME=2026-11-30T12:00:00Z]  restore into a scratch node and verify it"
 	@echo "any target TOPOLOGY=deploy/topologies/fleet.toml: the rehearsal fleet (docs/FLEET.md)"
 
 install:
@@ -57,6 +59,17 @@ scale:
 # Planned switchover of the primary (Patroni): make failover [TO=db2]
 failover:
 	@$(DEPLOY) failover $(if $(TO),--to $(TO))
+
+# Backups (docs/DATABASE.md "Backups"): full by default, TYPE=diff|incr; the drill restores at TIME (UTC;
+# default now) into a scratch PostgreSQL, checks it against what the primary held then, and removes it.
+backup:
+	@$(DEPLOY) backup --type $(or $(TYPE),full)
+
+backups:
+	@$(DEPLOY) backups
+
+restore-drill:
+	@$(DEPLOY) restore-drill $(if $(TIME),--time "$(TIME)")
 
 # Bounded load runs against the local cluster (started if needed); figures go to docs/BENCHMARKS.md.
 bench: up

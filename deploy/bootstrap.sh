@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   postgresql-15 postgresql-client-15   # the database tier (run by Patroni, not by the Debian service)
+  pgbackrest                           # its backups and WAL archive (docs/DATABASE.md "Backups")
   etcd-server etcd-client              # Patroni's leader lock
   haproxy                              # site load balancer and the dbproxy TCP endpoint
   rsyslog                              # the site LB's access log writer (started by its HAProxy master)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from .clients import probes
 from .clients.transport import TransportError
-from .commands import lifecycle, rolling
+from .commands import backup, lifecycle, restore_drill, rolling
 from .commands.bench import run as run_bench
 from .commands.context import Cluster
 from .commands.django_ops import django_env, manage, manage_argv
@@ -93,7 +94,44 @@ def build_parser() -> argparse.ArgumentParser:
     manage.add_argument("--node", help="whose environment (default: the first web node)")
     manage.add_argument("args", nargs=argparse.REMAINDER)
     add_operations_commands(sub)
+    add_backup_commands(sub)
     return p
+
+
+def add_backup_commands(sub: argparse._SubParsersAction) -> None:
+    """backup / backups / restore-drill / backup-mark (deploy/commands/backup.py, restore_drill.py)."""
+    bk = sub.add_parser("backup", help="take a pgBackRest backup now (from a replica where possible)")
+    bk.add_argument("--type", default="full", choices=("full", "diff", "incr"))
+    sub.add_parser("backups", help="list the backups in the repository (pgbackrest info)")
+    rd = sub.add_parser(
+        "restore-drill", help="restore into a scratch node at a point in time, verify it, remove it"
+    )
+    rd.add_argument("--time", help="ISO 8601 (UTC unless an offset is given); default: now")
+    sub.add_parser("backup-mark", help="record what the primary holds now (what a drill verifies against)")
+
+
+def backup_verbs(cluster: Cluster, args: argparse.Namespace) -> int:
+    try:
+        match args.command:
+            case "backup":
+                backup.take(cluster, args.type)
+                mark = restore_drill.record_mark(cluster)
+                print(f"mark {mark.id} recorded at {mark.at}")
+            case "backups":
+                return backup.list_backups(cluster)
+            case "restore-drill":
+                result = restore_drill.drill(cluster, args.time)
+                print(
+                    f"restore drill passed: backup {result.backup_label}, restore {result.restore_s:.1f} s, "
+                    f"recovery to the mark {result.recovery_s:.1f} s"
+                )
+            case "backup-mark":
+                mark = restore_drill.record_mark(cluster)
+                print(f"mark {mark.id} at {mark.at}: {json.dumps(mark.digests)}")
+    except backup.BackupError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def add_operations_commands(sub: argparse._SubParsersAction) -> None:
@@ -274,6 +312,8 @@ def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) ->
             os.execvp("runuser", psql_argv(cluster.paths, node, extra))
         case "deploy" | "rollback" | "releases" | "scale":
             return operations(cluster, base_topo, args)
+        case "backup" | "backups" | "restore-drill" | "backup-mark":
+            return backup_verbs(cluster, args)
         case "manage" if topo.cluster.hosts != "loopback":
             extra = args.args[1:] if args.args[:1] == ["--"] else args.args
             manage(cluster, extra)

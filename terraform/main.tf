@@ -58,7 +58,7 @@ resource "aws_secretsmanager_secret" "cluster" {
 
 resource "aws_secretsmanager_secret_version" "cluster" {
   secret_id = aws_secretsmanager_secret.cluster.id
-  # Empty S3 keys: web and worker nodes sign S3 requests with their instance role (boto3's default credential chain).
+  # Empty S3 keys: web, worker and DB nodes sign S3 requests with their instance role (boto3's default credential chain).
   secret_string = jsonencode({
     db_superuser_password   = random_password.db["superuser"].result
     db_replication_password = random_password.db["replication"].result
@@ -66,6 +66,8 @@ resource "aws_secretsmanager_secret_version" "cluster" {
     django_secret_key       = random_password.django_secret_key.result
     s3_access_key           = ""
     s3_secret_key           = ""
+    backup_s3_access_key    = "" # pgBackRest on the DB hosts uses their instance role too
+    backup_s3_secret_key    = ""
     lb_stats_password       = random_password.db["lb_stats"].result
   })
 }
@@ -202,6 +204,7 @@ module "database" {
   superuser_password     = random_password.db["superuser"].result
   secret_arn             = aws_secretsmanager_secret.cluster.arn
   topology_parameter_arn = local.topology_parameter_arn
+  backup_bucket_arn      = module.storage.backup_bucket_arn
   # mode rds
   instance_class        = var.db_instance_class
   replica_count         = var.db_replica_count
@@ -246,6 +249,7 @@ locals {
     media_bucket   = module.storage.bucket_names["media"]
     static_bucket  = module.storage.bucket_names["static"]
     private_bucket = module.storage.bucket_names["private"]
+    backup_bucket  = module.storage.bucket_names["backup"]
     region         = local.region
     lb_ip          = module.lb.private_ip
     web            = [for n in module.web.nodes : { name = n.name, ip = n.private_ip }]

@@ -15,7 +15,7 @@ from ..model.topology import Node, TopologyError
 from ..render.haproxy import STATS_USER
 from ..roles import ROLES, by_priority, role_of
 from ..roles.db import primary
-from . import django_ops, supervision
+from . import backup, django_ops, supervision
 from .context import Cluster
 from .progress import Progress
 
@@ -36,6 +36,8 @@ def up(cluster: Cluster, seed: bool = True) -> None:
     _wait_roles(cluster, progress, [r for r in roles if DB_PRIORITY < r.priority < APP_PRIORITY])
     with progress.step(f"waiting for dbproxy {topo.one('dbproxy').endpoint} to reach the primary"):
         probes.wait_for(cluster.pg.dbproxy_reaches_primary, "dbproxy -> primary", 30)
+    # The S3 store is up by now: the backup repository and WAL archiving (docs/DATABASE.md "Backups").
+    backup.ensure_stanza(cluster, progress)
     _django_setup(cluster, progress, seed)
     _wait_roles(cluster, progress, [r for r in roles if r.priority >= APP_PRIORITY])
     _say_where(cluster, progress)

@@ -10,6 +10,7 @@ from ..model.topology import Node, Topology
 from ..render.haproxy import LB_BACKEND
 from ..roles import role_of
 from ..roles.base import StatusView
+from .backup import status_lines as backup_status
 from .context import Cluster
 
 
@@ -79,4 +80,5 @@ def format_table(rows: list[Row]) -> str:
 def status(cluster: Cluster) -> int:
     print(f"cluster {cluster.topo.cluster.name!r} ({cluster.topo.source}), state in {cluster.paths.root}")
     print(format_table(rows(cluster)))
+    print("\n".join(backup_status(cluster)))
     return 0

@@ -23,6 +23,9 @@ class Secrets:
     django_secret_key: str
     s3_access_key: str
     s3_secret_key: str
+    # pgBackRest's own S3 key pair (the backup bucket only; the app's pair cannot reach the backups).
+    backup_s3_access_key: str
+    backup_s3_secret_key: str
     # HAProxy's stats page (user "admin"): only the lb role receives it.
     lb_stats_password: str
 
@@ -35,6 +38,8 @@ class Secrets:
             django_secret_key=_random.token_urlsafe(50),
             s3_access_key="tiers" + _random.token_hex(8),
             s3_secret_key=_random.token_urlsafe(30),
+            backup_s3_access_key="tiersbackup" + _random.token_hex(8),
+            backup_s3_secret_key=_random.token_urlsafe(30),
             lb_stats_password=_random.token_urlsafe(18),
         )
 

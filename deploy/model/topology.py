@@ -13,6 +13,7 @@ File format (see ``deploy/topologies/local.toml`` for a complete example)::
     [cluster]            name, profile ("local" | "production")
     [database]           name, user, lag thresholds, Patroni timings
     [storage]            buckets, region, addressing style
+    [backup]             backup schedule, retention, WAL archive timeout
     [<role>.<name>]      one table per node of a role (deploy/roles/<role>.py says which
                          keys, how many nodes and what else must hold)
 """
@@ -121,10 +122,22 @@ class Database:
 
 
 @dataclass(frozen=True)
+class Backup:
+    """pgBackRest's schedule and retention (docs/DATABASE.md "Backups")."""
+
+    full_every_h: int
+    diff_every_h: int
+    retention_full: int
+    retention_diff: int
+    archive_timeout_s: int
+
+
+@dataclass(frozen=True)
 class Storage:
     media_bucket: str
     static_bucket: str
     private_bucket: str
+    backup_bucket: str
     region: str
     addressing_style: str
     endpoint_url: str
@@ -138,6 +151,7 @@ class Topology:
     storage: Storage
     fleet: Fleet
     nodes: tuple[Node, ...]
+    backup: Backup
 
     def by_role(self, role: str) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.role == role)
@@ -185,9 +199,23 @@ SECTION_SCHEMA: dict[str, Schema] = {
         "static_bucket": (str, "tiers-static"),
         # Ticket PDFs and unpublished originals: never anonymously readable (deploy/render/seaweed.py).
         "private_bucket": (str, "tiers-private"),
+        # pgBackRest's repository (base backups and archived WAL): only the DB tier's key reaches it.
+        "backup_bucket": (str, "tiers-backup"),
         "region": (str, "us-east-1"),
         "addressing_style": (str, "path"),
         "endpoint_url": (str, ""),
+    },
+    "backup": {
+        # A full backup when the newest is older than this; a differential (changes since that full) when
+        # the newest backup of any type is older than diff_every_h.
+        "full_every_h": (POSITIVE, 168),
+        "diff_every_h": (POSITIVE, 24),
+        # Full backups kept (with the WAL needed to restore them to any point); differentials kept per full.
+        "retention_full": (POSITIVE, 2),
+        "retention_diff": (POSITIVE, 6),
+        # PostgreSQL switches to a new WAL segment at least this often when there were writes, so the
+        # archive lags the primary by at most about this much (the recovery point objective).
+        "archive_timeout_s": (POSITIVE, 60),
     },
 }
 
@@ -321,6 +349,7 @@ def parse(data: dict[str, Any], roles: Mapping[str, RoleSchema], source: str = "
         storage=storage,
         fleet=fleet,
         nodes=tuple(nodes),
+        backup=Backup(**sections["backup"]),
     )
 
 

@@ -21,6 +21,7 @@ from ..model.defaults import PG_BIN_DIR
 from ..model.paths import StatePaths
 from ..model.secrets import Secrets
 from ..model.topology import Node, Topology, TopologyError
+from .pgbackrest import archive_command
 from .templates import render
 
 NAMESPACE = "/tiers/"
@@ -124,6 +125,8 @@ def render_patroni(topo: Topology, node: Node, paths: StatePaths, secrets: Secre
         bin_dir=str(PG_BIN_DIR),
         pgpass=pgpass_file(paths, node),
         socket_dir=str(paths.socket_dir(node.name)),
+        archive_command=archive_command(topo, node, paths),
+        archive_timeout_s=topo.backup.archive_timeout_s,
         db_sources=_sources(*(n.address for n in topo.by_role("db"))),
         app_sources=_sources(*app_clients),
     )

@@ -6,23 +6,37 @@ import json
 
 from ..model.paths import StatePaths
 from ..model.secrets import Secrets
+from ..model.tls import cert_file
 from ..model.topology import Node, Topology
 
 
 def s3_identities(topo: Topology, secrets: Secrets) -> str:
-    """The -s3.config JSON: the app's key pair, and anonymous reads of the public buckets only.
+    """The -s3.config JSON: the app's key pair, pgBackRest's, and anonymous reads of the public buckets only.
 
     The media server fetches public media and static files anonymously; anything else
     (the private bucket's ticket PDFs and unpublished originals, writes, listing) needs the key pair; the
-    media server reaches private objects only with a URL Django presigned with it.
+    media server reaches private objects only with a URL Django presigned with it. The app's pair reaches
+    every bucket but the backups; pgBackRest's pair reaches the backup bucket only.
     """
-    public = [topo.storage.media_bucket, topo.storage.static_bucket]
+    storage = topo.storage
+    public = [storage.media_bucket, storage.static_bucket]
+    app_buckets = [*public, storage.private_bucket]
+    backup = storage.backup_bucket
     data = {
         "identities": [
             {
                 "name": "tiers-app",
                 "credentials": [{"accessKey": secrets.s3_access_key, "secretKey": secrets.s3_secret_key}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                "actions": [
+                    f"{a}:{b}" for b in app_buckets for a in ("Admin", "Read", "Write", "List", "Tagging")
+                ],
+            },
+            {
+                "name": "tiers-backup",
+                "credentials": [
+                    {"accessKey": secrets.backup_s3_access_key, "secretKey": secrets.backup_s3_secret_key}
+                ],
+                "actions": [f"Read:{backup}", f"Write:{backup}", f"List:{backup}"],
             },
             {"name": "anonymous", "actions": [f"Read:{bucket}" for bucket in public]},
         ]
@@ -33,7 +47,9 @@ def s3_identities(topo: Topology, secrets: Secrets) -> str:
 def seaweed_command(topo: Topology, node: Node, paths: StatePaths) -> list[str]:
     """argv for ``weed mini`` (master, volume, filer and S3 in one process) on the node's address."""
     storage = topo.storage
-    buckets = [storage.media_bucket, storage.static_bucket, storage.private_bucket]
+    buckets = [storage.media_bucket, storage.static_bucket, storage.private_bucket, storage.backup_bucket]
+    # One PEM (chain, then key): Go's key-pair loader skips the blocks it does not want in each file.
+    pem = str(cert_file(paths, node))
     return [
         str(paths.venv / "bin" / "weed"),
         "mini",
@@ -42,6 +58,11 @@ def seaweed_command(topo: Topology, node: Node, paths: StatePaths) -> list[str]:
         f"-ip={node.address}",
         f"-ip.bind={node.address}",
         f"-s3.port={node.port}",
+        # The same S3 API over TLS, for pgBackRest (it speaks S3 over HTTPS only): certificate from the
+        # cluster's CA (deploy/commands/pki.py).
+        f"-s3.port.https={node.opt('https_port')}",
+        f"-s3.cert.file={pem}",
+        f"-s3.key.file={pem}",
         f"-master.port={node.opt('master_port')}",
         f"-volume.port={node.opt('volume_port')}",
         f"-filer.port={node.opt('filer_port')}",

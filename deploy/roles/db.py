@@ -12,6 +12,9 @@ from ..model.paths import StatePaths
 from ..model.topology import PORT, REQUIRED, Node, RoleSchema, Topology, TopologyError
 from ..model.units import ConfigFile, Dir, Program
 from ..render.patroni import patroni_ctl_config, render_patroni
+from ..render.pgbackrest import PGBACKREST
+from ..render.pgbackrest import config_path as pgbackrest_config
+from ..render.pgbackrest import render_config as render_pgbackrest
 from .base import Flow, Placement, RenderContext, Role, StatusView
 
 PATRONI_MODES = ("patroni",)
@@ -85,6 +88,14 @@ def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
     return [
         ConfigFile(config_path(ctx.paths, node), patroni, 0o600, owner="postgres", program=node.name),
         ConfigFile(ctl_config_path(ctx.paths), patroni_ctl_config(ctx.topo, ctx.paths)),
+        # pgBackRest (archive-push from PostgreSQL, backups and restores): read as postgres, holds the
+        # repository's key pair. No program reloads on it: every pgBackRest run reads it afresh.
+        ConfigFile(
+            Path(pgbackrest_config(ctx.paths, node)),
+            render_pgbackrest(ctx.topo, node, ctx.paths, ctx.secrets),
+            0o600,
+            owner="postgres",
+        ),
     ]
 
 
@@ -158,7 +169,13 @@ ROLE = Role(
     priority=20,
     program=_program,
     status=_status,
-    terraform=Placement(host_group="database", instances_in=PATRONI_MODES, debian_units=("postgresql",)),
+    terraform=Placement(
+        host_group="database",
+        instances_in=PATRONI_MODES,
+        # pgBackRest archives WAL and stores backups in the backup bucket.
+        reaches_s3=True,
+        debian_units=("postgresql",),
+    ),
     ingress=(
         Flow("web", "port", "Django reads from the replicas (and, on RDS, writes to the writer)"),
         Flow("worker", "port", "task workers read from the replicas (and, on RDS, write to the writer)"),
@@ -167,10 +184,18 @@ ROLE = Role(
         Flow("db", "port", "streaming replication and pg_rewind between members", PATRONI_MODES),
         Flow("db", "rest_port", "Patroni REST between members (failover checks)", PATRONI_MODES),
     ),
-    packages=("postgresql-15", "postgresql-client-15"),
-    binaries=(str(PG_BIN_DIR / "postgres"),),
+    packages=("postgresql-15", "postgresql-client-15", "pgbackrest"),
+    binaries=(str(PG_BIN_DIR / "postgres"), PGBACKREST),
     users=("postgres",),
-    secrets=frozenset({"db_superuser_password", "db_replication_password", "db_app_password"}),
+    secrets=frozenset(
+        {
+            "db_superuser_password",
+            "db_replication_password",
+            "db_app_password",
+            "backup_s3_access_key",
+            "backup_s3_secret_key",
+        }
+    ),
     files=_files,
     dirs=_dirs,
     ready=_ready,

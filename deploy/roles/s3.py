@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from ..model.paths import StatePaths
+from ..model.tls import TLS_CERT_KEY
 from ..model.topology import PORT, REQUIRED, Node, RoleSchema
 from ..model.units import ConfigFile, Dir, Program
 from ..render.seaweed import s3_identities, seaweed_command
-from .base import Flow, Placement, RenderContext, Role
+from .base import Flow, Placement, RenderContext, Role, Tls
 from .checks import http
+from .db import PATRONI_MODES
 
 
 def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
@@ -35,6 +37,10 @@ ROLE = Role(
         keys={
             "address": (str, REQUIRED),
             "port": (PORT, 8333),
+            # The S3 API over TLS (pgBackRest speaks S3 over HTTPS only); SeaweedFS binds it on
+            # 127.0.0.1 too, so it must differ from every other cluster's ports on this machine.
+            "https_port": (PORT, 8334),
+            TLS_CERT_KEY: (str, ""),
             # SeaweedFS also listens on 127.0.0.1 at these ports and at each port + 10000 (gRPC),
             # whatever its own address: two clusters on one machine need different values.
             "master_port": (PORT, 9333),
@@ -52,10 +58,18 @@ ROLE = Role(
         Flow("web", "port", "Django stores media and signs URLs (on AWS: S3 over HTTPS)"),
         Flow("worker", "port", "task workers read uploads and write tickets (on AWS: S3 over HTTPS)"),
         Flow("media", "port", "nginx fetches media and static objects (on AWS: S3 over HTTPS)"),
+        Flow(
+            "db",
+            "https_port",
+            "pgBackRest archives WAL and stores backups (on AWS: S3 over HTTPS)",
+            PATRONI_MODES,
+        ),
     ),
-    secrets=frozenset({"s3_access_key", "s3_secret_key"}),
+    secrets=frozenset({"s3_access_key", "s3_secret_key", "backup_s3_access_key", "backup_s3_secret_key"}),
     files=_files,
     dirs=_dirs,
     ready=_answers,
     ready_timeout_s=60.0,
+    # Serves S3 over TLS too, with a certificate from the cluster's CA (pgBackRest: docs/DATABASE.md "Backups").
+    tls=Tls(public_name=lambda _node: ""),
 )

@@ -42,7 +42,8 @@ def test_a_certificate_near_expiry_is_not_good_enough(tmp_path: Path) -> None:
 def test_ensure_issues_once_per_tls_node_and_keeps_the_ca(tmp_path: Path) -> None:
     topo = loads(SMALL, "small.toml")
     paths = StatePaths(root=tmp_path)
-    assert pki.ensure_certificates(topo, paths) == {"lb", "media"}
+    # s3 serves the S3 API over TLS too (pgBackRest speaks S3 over HTTPS only).
+    assert pki.ensure_certificates(topo, paths) == {"lb", "media", "s3"}
     ca = paths.ca_cert.read_bytes()
     lb_pem = cert_file(paths, topo.one("lb"))
     assert lb_pem == tmp_path / "tls" / "lb.pem"

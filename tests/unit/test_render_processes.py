@@ -47,17 +47,25 @@ def test_seaweed_command_binds_its_own_address() -> None:
     topo = small()
     assert seaweed_command(topo, topo.one("s3"), PATHS) == [
         "/repo/.venv/bin/weed", "mini", "-dir=/state/data/s3", "-ip=127.9.4.1", "-ip.bind=127.9.4.1",
-        "-s3.port=8333", "-master.port=9333", "-volume.port=9340", "-filer.port=8888",
+        "-s3.port=8333", "-s3.port.https=8334", "-s3.cert.file=/state/tls/s3.pem",
+        "-s3.key.file=/state/tls/s3.pem", "-master.port=9333", "-volume.port=9340", "-filer.port=8888",
         "-s3.config=/state/conf/s3-identities.json", "-admin.ui=false", "-webdav=false",
-        "-s3.port.iceberg=0", "-s3.port.lance=0", "-bucket=tiers-media,tiers-static,tiers-private",
+        "-s3.port.iceberg=0", "-s3.port.lance=0", "-bucket=tiers-media,tiers-static,tiers-private,tiers-backup",
     ]  # fmt: skip
 
 
 def test_s3_identities_give_anonymous_read_of_public_buckets_only() -> None:
     data = json.loads(s3_identities(small(), SECRETS))
-    app, anonymous = data["identities"]
+    app, backup, anonymous = data["identities"]
     assert app["credentials"] == [{"accessKey": "test-s3_access_key", "secretKey": "test-s3_secret_key"}]
-    assert "Write" in app["actions"]
+    assert "Write:tiers-private" in app["actions"]
+    # The app's key pair cannot reach the backups; pgBackRest's reaches nothing else.
+    assert not [a for a in app["actions"] if a.endswith(":tiers-backup")]
+    assert backup == {
+        "name": "tiers-backup",
+        "credentials": [{"accessKey": "test-backup_s3_access_key", "secretKey": "test-backup_s3_secret_key"}],
+        "actions": ["Read:tiers-backup", "Write:tiers-backup", "List:tiers-backup"],
+    }
     # The private bucket (ticket PDFs, originals) is never anonymously readable.
     assert anonymous == {"name": "anonymous", "actions": ["Read:tiers-media", "Read:tiers-static"]}
 

@@ -118,5 +118,6 @@ def test_security_group_table_exact() -> None:
         "web-s3-8333": ("web", "s3", 8333, ("patroni", "rds")),
         "worker-s3-8333": ("worker", "s3", 8333, ("patroni", "rds")),
         "media-s3-8333": ("media", "s3", 8333, ("patroni", "rds")),
+        "db-s3-8334": ("db", "s3", 8334, ("patroni",)),
     }
     assert json.loads(render_roles_tf_json())["locals"]["tiers_flows"].keys() == table.keys()

@@ -69,7 +69,23 @@ module "db_role" {
   secret_arn             = var.secret_arn
   read_secret            = true # Patroni needs the superuser, replication and application passwords
   topology_parameter_arn = var.topology_parameter_arn
+  policies               = { pgbackrest = data.aws_iam_policy_document.backup.json }
   tags                   = var.tags
+}
+
+# pgBackRest on every DB host (whichever leads archives WAL; backups and restores run there): its bucket
+# only. Deleting is expire's job (retention); the bucket's versioning keeps deleted objects a while.
+data "aws_iam_policy_document" "backup" {
+  statement {
+    sid       = "ListBackupBucket"
+    actions   = ["s3:ListBucket"]
+    resources = [var.backup_bucket_arn]
+  }
+  statement {
+    sid       = "ReadWriteBackups"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = ["${var.backup_bucket_arn}/*"]
+  }
 }
 
 module "dcs_role" {

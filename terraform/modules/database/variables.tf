@@ -224,3 +224,8 @@ variable "user_data" {
   description = "cloud-init user_data per EC2 role (mode patroni): keys db, etcd and dbproxy."
   default     = {}
 }
+
+variable "backup_bucket_arn" {
+  type        = string
+  description = "ARN of pgBackRest's S3 bucket (mode patroni: the DB hosts archive WAL and store backups there)."
+}

@@ -2,6 +2,7 @@
 #  - media:   user uploads; served to browsers only through the media host
 #  - static:  collectstatic output (hashed names); served through the media host
 #  - private: files no browser may fetch (exports, order documents); web and worker nodes only
+#  - backup:  pgBackRest's repository (base backups, archived WAL); the database hosts only
 # Every bucket blocks public access, is versioned and encrypted, and refuses plain HTTP.
 
 locals {
@@ -9,6 +10,7 @@ locals {
     media   = "${var.bucket_prefix}-media"
     static  = "${var.bucket_prefix}-static"
     private = "${var.bucket_prefix}-private"
+    backup  = "${var.bucket_prefix}-backup"
   }
   served = toset(["media", "static"]) # the buckets the media host serves
 }

@@ -1,11 +1,16 @@
 output "bucket_names" {
-  description = "Bucket names by purpose: media, static, private."
+  description = "Bucket names by purpose: media, static, private, backup."
   value       = { for k, b in aws_s3_bucket.this : k => b.id }
 }
 
 output "bucket_arns" {
-  description = "Bucket ARNs by purpose: media, static, private."
-  value       = { for k, b in aws_s3_bucket.this : k => b.arn }
+  description = "ARNs of the application's buckets by purpose: media, static, private (not the backups)."
+  value       = { for k, b in aws_s3_bucket.this : k => b.arn if k != "backup" }
+}
+
+output "backup_bucket_arn" {
+  description = "ARN of pgBackRest's bucket (the database hosts' role may write it; nothing else may)."
+  value       = aws_s3_bucket.this["backup"].arn
 }
 
 output "media_private_ip" {

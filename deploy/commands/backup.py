@@ -13,6 +13,7 @@ import json
 import subprocess
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ..clients import probes
 from ..clients.transport import TransportError
@@ -55,8 +56,27 @@ def explain(stderr: str, cluster: Cluster) -> str:
     return text
 
 
+def s3_endpoint(cluster: Cluster) -> tuple[str, int]:
+    """Where pgBackRest reaches the repository: the local S3 node's TLS port, or the regional endpoint."""
+    storage = cluster.topo.storage
+    if storage.endpoint_url:
+        url = urlsplit(storage.endpoint_url)
+        return url.hostname or "", url.port or 443
+    s3 = cluster.topo.one("s3")
+    return s3.address, s3.opt("https_port")
+
+
 def run(cluster: Cluster, node: Node, argv: list[str], timeout: float = COMMAND_TIMEOUT_S) -> str:
-    """``argv`` on ``node``'s host; pgBackRest's failure becomes a :class:`BackupError`."""
+    """``argv`` on ``node``'s host; pgBackRest's failure becomes a :class:`BackupError`.
+
+    The S3 store is asked first from that host: pgBackRest retries a refused connection for minutes.
+    """
+    host, port = s3_endpoint(cluster)
+    if not cluster.place.prober(node).tcp_open(host, port, timeout=3.0):
+        raise BackupError(
+            f"the S3 store {host}:{port} does not answer from {node.name}'s host: is it up? "
+            "(make status; make up starts it)"
+        )
     try:
         out = cluster.place.transport(node).run(argv, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -242,6 +262,8 @@ SEGMENT_BYTES = 16 * 1024 * 1024  # PostgreSQL's default WAL segment size (initd
 def unarchived_bytes(last_wal: str, current_lsn: str) -> int | None:
     """WAL bytes the primary wrote past the end of the last archived segment (None: not a segment name,
     e.g. a timeline history file right after a failover)."""
+    if last_wal.endswith((".backup", ".partial")):
+        last_wal = last_wal[:24]  # a backup's history file, or a former leader's last segment: its segment
     if len(last_wal) != 24 or not all(c in "0123456789ABCDEF" for c in last_wal):
         return None
     end = int(last_wal[8:16], 16) * 2**32 + (int(last_wal[16:24], 16) + 1) * SEGMENT_BYTES

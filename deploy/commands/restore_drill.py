@@ -225,8 +225,13 @@ class Scratch:
         self._run(pgbackrest.as_postgres(["tee", "-a", conf]), input=overrides)
         self._run(["rm", "-f", f"{self.pgdata}/standby.signal"])
 
+    @property
+    def log(self) -> str:
+        """Written by the postgres OS user (the log folder is root's); kept in log/ when the copy is removed."""
+        return str(self.paths.data(SCRATCH) / "postgres.log")
+
     def start(self) -> None:
-        log = str(self.paths.log_file(SCRATCH))
+        log = self.log
         argv = pgbackrest.as_postgres(
             [str(PG_BIN_DIR / "pg_ctl"), "-D", self.pgdata, "-l", log, "-w", "-t", "600", "start"]
         )
@@ -265,4 +270,5 @@ class Scratch:
         pg_ctl = str(PG_BIN_DIR / "pg_ctl")
         if self._run(["test", "-f", f"{self.pgdata}/postmaster.pid"]).returncode == 0:
             self._run(pgbackrest.as_postgres([pg_ctl, "-D", self.pgdata, "-m", "immediate", "-w", "stop"]))
+        self._run(["cp", "-f", self.log, str(self.paths.log_file(SCRATCH))])
         self._run(["rm", "-rf", str(self.paths.data(SCRATCH)), str(self.paths.socket_dir(SCRATCH))])

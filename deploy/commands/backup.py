@@ -29,10 +29,15 @@ class BackupError(RuntimeError):
     """A backup operation failed; the message says what and how to go on."""
 
 
+class Locked(BackupError):
+    """Another pgBackRest backup (or expire) of the stanza holds its lock."""
+
+
 # pgBackRest's own bounds are a minute (archive-timeout) per wait; a full backup of a large database may
 # take much longer than any of them.
 BACKUP_TIMEOUT_S = 3600
 COMMAND_TIMEOUT_S = 180
+LOCK_POLL_S = 5.0
 
 
 def leader(cluster: Cluster) -> Node:
@@ -84,7 +89,8 @@ def run(cluster: Cluster, node: Node, argv: list[str], timeout: float = COMMAND_
     except TransportError as exc:
         raise BackupError(f"cannot reach {node.name}'s host: {exc}") from None
     if out.returncode != 0:
-        raise BackupError(f"pgbackrest {argv[-1]} on {node.name} failed:\n{explain(out.stderr, cluster)}")
+        error = Locked if "ERROR: [050]" in out.stderr else BackupError
+        raise error(f"pgbackrest {argv[-1]} on {node.name} failed:\n{explain(out.stderr, cluster)}")
     return out.stdout
 
 
@@ -156,9 +162,18 @@ def take(cluster: Cluster, kind: str) -> dict:
     node = leader(cluster)
     standby = _standby(cluster, node)
     source = f"files from replica {standby.name}" if standby else "files from the primary"
-    with progress.step(f"pgbackrest backup --type={kind} on {node.name} ({source})"):
-        argv = pgbackrest.backup_argv(topo, node, cluster.place.host_paths(node), kind, standby)
-        run(cluster, node, argv, timeout=BACKUP_TIMEOUT_S)
+    argv = pgbackrest.backup_argv(topo, node, cluster.place.host_paths(node), kind, standby)
+    deadline = time.monotonic() + BACKUP_TIMEOUT_S
+    while True:
+        try:
+            with progress.step(f"pgbackrest backup --type={kind} on {node.name} ({source})"):
+                run(cluster, node, argv, timeout=BACKUP_TIMEOUT_S)
+            break
+        except Locked:
+            if time.monotonic() > deadline:
+                raise
+            progress.say("another backup of this cluster is running (the schedule?): waiting for it")
+            time.sleep(LOCK_POLL_S)
     newest = info(cluster, node)["backup"][-1]
     progress.say(f"backup {describe(newest)}")
     return newest

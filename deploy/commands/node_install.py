@@ -24,7 +24,7 @@ from ..model.units import RESTART, ConfigFile, Program
 from ..render.systemd import render_env_file, render_unit, unit_name
 from ..roles import role_of
 from ..roles.base import RenderContext
-from ..roles.nodes import node_files, program_for, supervisord_file
+from ..roles.nodes import node_files, program_for, sidecars_for, supervisord_file
 from . import hosts, pki, supervision
 from .releases import ReleaseError, ReleaseStore
 from .scale import scaled
@@ -75,6 +75,10 @@ def node_files_for_host(
     files.append(
         ConfigFile(systemd_dir / unit_name(program), render_unit(program, ctx.topo.cluster.name, env_file))
     )
+    for sidecar in sidecars_for(ctx, node):  # a helper beside the node (e.g. the DB tier's backup schedule)
+        files.append(
+            ConfigFile(systemd_dir / unit_name(sidecar), render_unit(sidecar, ctx.topo.cluster.name))
+        )
     return program, files
 
 
@@ -106,6 +110,10 @@ def node_install(
     if enable and Path("/run/systemd/system").exists():
         subprocess.run(["systemctl", "daemon-reload"], check=True)
         subprocess.run(["systemctl", "enable", "--now", unit], check=True)
+        for sidecar in sidecars_for(ctx, node):
+            subprocess.run(["systemctl", "enable", "--now", unit_name(sidecar)], check=True)
+            if systemd_dir / unit_name(sidecar) in written:
+                subprocess.run(["systemctl", "try-restart", unit_name(sidecar)], check=True)
         if written:
             action = "try-restart" if program.reload == RESTART else "reload"
             subprocess.run(["systemctl", action, unit], check=True)

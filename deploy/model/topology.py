@@ -130,6 +130,7 @@ class Backup:
     retention_full: int
     retention_diff: int
     archive_timeout_s: int
+    mark_every_min: int
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,8 @@ SECTION_SCHEMA: dict[str, Schema] = {
         # PostgreSQL switches to a new WAL segment at least this often when there were writes, so the
         # archive lags the primary by at most about this much (the recovery point objective).
         "archive_timeout_s": (POSITIVE, 60),
+        # The schedule records what the primary holds this often: the points a restore drill can verify.
+        "mark_every_min": (POSITIVE, 10),
     },
 }
 

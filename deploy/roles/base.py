@@ -147,6 +147,9 @@ class Role:
     reload: str = RESTART
     # Run before that reload signal (the LB saves its server states so drain/maint survive it).
     before_reload: Callable[[StatePaths], None] | None = None
+    # A helper program beside each node's own, on the same host (named ``<node>-<suffix>``, supervised and
+    # installed with the node, no readiness of its own): the DB tier's backup schedule.
+    sidecar: Callable[[RenderContext, Node], Program] | None = None
     # Live processes the program leaves outside its process group (Patroni's detached postmaster):
     # `kill` SIGKILLs them with the program, `down` stops what a killed program left behind.
     strays: Callable[[StatePaths, Node], list[int]] = no_pids

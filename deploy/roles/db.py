@@ -8,7 +8,7 @@ from pathlib import Path
 from ..clients.probes import Prober
 from ..clients.procs import pid_in
 from ..model.defaults import PG_BIN_DIR
-from ..model.paths import StatePaths
+from ..model.paths import StatePaths, project_python
 from ..model.topology import PORT, REQUIRED, Node, RoleSchema, Topology, TopologyError
 from ..model.units import ConfigFile, Dir, Program
 from ..render.patroni import patroni_ctl_config, render_patroni
@@ -127,6 +127,20 @@ def _program(ctx: RenderContext, node: Node) -> Program:
     )
 
 
+def _backup_schedule(ctx: RenderContext, node: Node) -> Program:
+    # Every DB node's host runs one; only the leader's acts (deploy/commands/backup_schedule.py). As
+    # root: it runs pgBackRest and psql as postgres, and reads the topology.
+    argv = (
+        *project_python(ctx.paths.repo),
+        "-m",
+        "deploy.commands.backup_schedule",
+        str(ctx.paths.repo / ctx.topo.source),  # a relative topology path is the repository's
+        str(ctx.paths.root.parent),
+        node.name,
+    )
+    return Program(name=f"{node.name}-backups", role="db", argv=argv, startsecs=2)
+
+
 def _ready(node: Node, probe: Prober) -> bool:
     data = patroni_status(node, probe)
     return bool(data) and data.get("state") == "running"
@@ -204,6 +218,7 @@ ROLE = Role(
     # so no failover of the leader).
     reload="HUP",
     strays=postmaster_pid,
+    sidecar=_backup_schedule,
     # SIGINT is PostgreSQL's fast shutdown: roll back sessions, checkpoint, exit.
     stray_stop_signal="INT",
 )

@@ -29,8 +29,20 @@ def program_for(ctx: RenderContext, node: Node) -> Program:
     )
 
 
+def sidecars_for(ctx: RenderContext, node: Node) -> list[Program]:
+    """The node's helper program, if its role has one (started after the node's own program)."""
+    role = role_of(node)
+    if role.sidecar is None:
+        return []
+    return [dataclasses.replace(role.sidecar(context_for(ctx, node), node), priority=role.priority + 1)]
+
+
+def programs_for(ctx: RenderContext, node: Node) -> list[Program]:
+    return [program_for(ctx, node), *sidecars_for(ctx, node)]
+
+
 def programs(ctx: RenderContext) -> list[Program]:
-    return [program_for(ctx, node) for node in ctx.topo]
+    return [p for node in ctx.topo for p in programs_for(ctx, node)]
 
 
 def node_files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
@@ -42,7 +54,7 @@ def supervisord_file(ctx: RenderContext, nodes: Iterable[Node] | None = None) ->
 
     0600: it holds the programs' environments.
     """
-    progs = programs(ctx) if nodes is None else [program_for(ctx, n) for n in nodes]
+    progs = programs(ctx) if nodes is None else [p for n in nodes for p in programs_for(ctx, n)]
     text = render_supervisord(ctx.topo.cluster.name, progs, ctx.paths)
     return ConfigFile(ctx.paths.conf_file("supervisord.conf"), text, 0o600)
 

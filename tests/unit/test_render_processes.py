@@ -79,7 +79,11 @@ def test_supervisord_config_exact() -> None:
 
 def test_programs_cover_every_node_in_dependency_order() -> None:
     progs = programs(RenderContext(small(), PATHS, SECRETS))
-    assert [p.name for p in progs] == [n.name for n in small()]
+    # Every node's program, each DB node's backup schedule right after it.
+    expected = [
+        name for n in small() for name in (n.name, *([f"{n.name}-backups"] if n.role == "db" else []))
+    ]
+    assert [p.name for p in progs] == expected
     by_name = {p.name: p for p in progs}
     assert by_name["db1"].user == "postgres"
     assert by_name["db1"].argv == ("/repo/.venv/bin/patroni", "/state/conf/patroni-db1.yml")

@@ -67,11 +67,13 @@ def record_mark(cluster: Cluster, node: Node | None = None) -> marks.Mark:
     return marks.Mark.from_row(out.splitlines()[-1])
 
 
-def _wait_archived(cluster: Cluster, node: Node, lsn: str) -> None:
-    """Switch to a new WAL segment if the one holding ``lsn`` is still open, and wait until it is archived."""
-    segment = cluster.pg.psql(node, f"SELECT pg_walfile_name('{lsn}'::pg_lsn)")
-    cluster.pg.psql(node, f"SELECT CASE WHEN pg_walfile_name(pg_current_wal_lsn()) = '{segment}' "
-                          "THEN pg_switch_wal() END")  # fmt: skip
+def _wait_archived(cluster: Cluster, node: Node) -> None:
+    """Close the current WAL segment and wait until it is archived: then every commit so far (the mark's
+    included) is in the archive. The segment is named from the write position *now*, past the mark's
+    commit record (``pg_walfile_name`` of a position on a segment boundary names the segment before it,
+    the one that record ended in)."""
+    segment = cluster.pg.psql(node, "SELECT pg_walfile_name(pg_current_wal_lsn())")
+    cluster.pg.psql(node, "SELECT pg_switch_wal()")  # a no-op when nothing was written since the last one
 
     def archived() -> bool:
         last = cluster.pg.psql(node, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
@@ -141,7 +143,7 @@ def drill(cluster: Cluster, time_text: str | None = None) -> DrillResult:
     progress.say(f"mark {mark.id} at {mark.at} (transaction {mark.xid}): {_summary(mark.digests)}")
     chosen = _backup_before(stanza, mark)
     with progress.step("waiting until the mark's WAL is in the archive"):
-        _wait_archived(cluster, node, mark.lsn)
+        _wait_archived(cluster, node)
     scratch = Scratch(cluster, node, paths)
     try:
         scratch.remove()

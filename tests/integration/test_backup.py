@@ -94,3 +94,22 @@ def test_drill_before_the_first_backup_says_so_and_changes_nothing(backed_up: Cl
     assert not (backed_up.paths.data(restore_drill.SCRATCH)).exists()
     bad = deploy_cli("restore-drill", "--time", "last tuesday", check=False)
     assert bad.returncode == 1 and "is not a date and time" in bad.stderr
+
+
+@pytest.mark.chaos
+def test_archiving_follows_a_switchover(backed_up: Cluster) -> None:
+    original = backed_up.pg.leader()
+    assert original is not None
+    deploy_cli("failover")
+    try:
+        new = backed_up.pg.leader()
+        assert new is not None and new != original
+        # A mark on the new leader's timeline, recovered from a backup of the old one: the new leader
+        # archived its WAL and timeline history with its own pgBackRest config.
+        out = deploy_cli("restore-drill", timeout=900)
+        assert f"recording a mark on {new.name}" in out.stdout, out.stdout
+        assert "restore drill passed" in out.stdout
+        archiver = backed_up.pg.psql(new, "SELECT archived_count > 0 FROM pg_stat_archiver")
+        assert archiver == "t"
+    finally:
+        deploy_cli("failover", "--to", original.name)

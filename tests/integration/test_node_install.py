@@ -48,15 +48,20 @@ def test_every_node_installs_and_systemd_accepts_its_unit(production, tmp_path: 
     for node in load(topo_file):
         out = _install(topo_file, node.name, tmp_path, "--secrets", str(secrets))
         assert out.returncode == 0, out.stderr
-        unit = tmp_path / "units" / f"tiers-{node.name}.service"
-        assert unit.exists()
-        check = subprocess.run(
-            ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
-        )
-        problems = [line for line in check.stderr.splitlines() if f"tiers-{node.name}" in line]
-        assert check.returncode == 0 and not problems, check.stderr
+        # A DB node's host also runs its backup schedule (a sidecar program, its own unit).
+        names = [node.name, *([f"{node.name}-backups"] if node.role == "db" else [])]
+        for name in names:
+            unit = tmp_path / "units" / f"tiers-{name}.service"
+            assert unit.exists()
+            check = subprocess.run(
+                ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
+            )
+            problems = [line for line in check.stderr.splitlines() if f"tiers-{name}" in line]
+            assert check.returncode == 0 and not problems, check.stderr
     conf = tmp_path / "state" / "prodcheck" / "conf"
     assert (conf / "uwsgi-web1.ini").exists() and (conf / "patroni-db1.yml").exists()
+    backup_conf = conf / "pgbackrest-db1.conf"
+    assert backup_conf.stat().st_mode & 0o077 == 0, "pgBackRest's config holds its S3 key pair"
     assert (conf / "haproxy-lb.cfg").exists() and (conf / "nginx-media.conf").exists()
     env = conf / "worker1.env"
     assert env.stat().st_mode & 0o077 == 0, "the worker's environment file holds secrets: root only"

@@ -98,8 +98,8 @@ def ensure_stanza(cluster: Cluster, progress: Progress) -> None:
     """Idempotent: WAL archiving on (a restart where an older config lacked it), the stanza, a check."""
     node = leader(cluster)
     topo, paths = cluster.topo, cluster.place.host_paths(node)
-    with progress.step("WAL archiving on every DB node"):
-        _archive_mode_on(cluster)
+    progress.say("WAL archiving on every DB node")
+    _archive_mode_on(cluster, progress)
     with progress.step(
         f"pgBackRest stanza {pgbackrest.stanza(topo)!r} in bucket {topo.storage.backup_bucket!r}"
     ):
@@ -108,16 +108,16 @@ def ensure_stanza(cluster: Cluster, progress: Progress) -> None:
         run(cluster, node, pgbackrest.command_argv(topo, node, paths, "check"))
 
 
-def _archive_mode_on(cluster: Cluster) -> None:
-    """archive_mode needs a restart: members started from an older config restart once (Patroni)."""
-    pending = []
-    for node in cluster.topo.by_role("db"):
-        try:
-            if cluster.pg.psql(node, "SHOW archive_mode") != "on":
-                pending.append(node.name)
-        except AdminError:
-            continue  # not running: it starts with archiving on
-    if pending:
+def _archive_mode_on(cluster: Cluster, progress: Progress) -> None:
+    """archive_mode needs a restart: members started from an older config restart (through Patroni, so
+    the leader stays the leader). Patroni takes the new config on its next loop after `up`'s SIGHUP, so a
+    member may come back still without archiving once: it is asked again."""
+    for _attempt in range(3):
+        pending = [n.name for n in cluster.topo.by_role("db") if _archiving(cluster, n) is False]
+        if not pending:
+            return
+        progress.say(f"restarting {', '.join(pending)} through Patroni: archive_mode takes effect on restart")
+        time.sleep(cluster.topo.database.patroni_loop_wait)
         ctl = str(cluster.paths.venv / "bin" / "patronictl")
         conf = str(cluster.paths.conf_file("patronictl.yml"))
         argv = [ctl, "-c", conf, "restart", cluster.topo.cluster.name, *pending, "--force"]
@@ -127,6 +127,18 @@ def _archive_mode_on(cluster: Cluster) -> None:
                 f"restarting {', '.join(pending)} for archive_mode failed: {out.stderr.strip()}"
             )
         probes.wait_for(cluster.pg.leader_accepts_sql, "the leader after the restart", 90)
+    raise BackupError(
+        f"archive_mode is still off on {', '.join(pending)}: check `make logs NODE=<node>` and "
+        f"`patronictl -c {cluster.paths.conf_file('patronictl.yml')} list` (pending restart?)"
+    )
+
+
+def _archiving(cluster: Cluster, node: Node) -> bool | None:
+    """archive_mode is on (None: the node does not answer; it starts with archiving on)."""
+    try:
+        return cluster.pg.psql(node, "SHOW archive_mode") == "on"
+    except (AdminError, TransportError, subprocess.TimeoutExpired):
+        return None
 
 
 def _standby(cluster: Cluster, primary: Node) -> Node | None:

@@ -21,6 +21,7 @@ from ..clients.transport import TransportError
 from ..model.paths import StatePaths
 from ..model.secrets import Secrets
 from ..model.topology import Backup, Node
+from ..render import marks
 from ..roles import load
 from . import backup, restore_drill
 from .context import Cluster
@@ -59,6 +60,10 @@ def tick(cluster: Cluster, node: Node, last_mark: float) -> float:
     kind = due(backup.info(cluster, node).get("backup", []), now, cluster.topo.backup)
     if kind:
         backup.take(cluster, kind)
+        kept = backup.info(cluster, node).get("backup", [])
+        if kept:  # retention expired older backups: marks before the oldest kept one are unreachable
+            db = cluster.topo.database.name
+            cluster.pg.psql(node, marks.prune_sql(kept[0]["timestamp"]["start"]), database=db)
     if kind or now - last_mark >= cluster.topo.backup.mark_every_min * 60:
         mark = restore_drill.record_mark(cluster, node)
         print(f"mark {mark.id} at {mark.at}", flush=True)

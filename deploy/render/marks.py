@@ -99,3 +99,8 @@ def by_id_sql(ident: int) -> str:
 
 def table_exists_sql() -> str:
     return f"SELECT to_regclass('{TABLE}') IS NOT NULL;"
+
+
+def prune_sql(before_epoch: float) -> str:
+    """Forget marks older than the oldest backup kept: nothing can be restored to them any more."""
+    return f"DELETE FROM {TABLE} WHERE at < to_timestamp({float(before_epoch)});"

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from deploy.commands import restore_drill
+from deploy.commands import backup_schedule, restore_drill
 from deploy.commands.context import Cluster
 from deploy.commands.postgres import psql_argv
 from tests.conftest import deploy_cli
@@ -113,3 +113,21 @@ def test_archiving_follows_a_switchover(backed_up: Cluster) -> None:
         assert archiver == "t"
     finally:
         deploy_cli("failover", "--to", original.name)
+
+
+def test_only_the_leaders_schedule_acts(backed_up: Cluster) -> None:
+    # What the `<db node>-backups` sidecars run each minute, seen from this host like theirs.
+    cluster = backup_schedule.host_cluster(
+        backed_up.paths.repo / backed_up.topo.source, backed_up.paths.root.parent
+    )
+    leader = cluster.pg.leader()
+    assert leader is not None
+    replica = next(n for n in cluster.topo.by_role("db") if n != leader)
+    count = "SELECT count(*) FROM tiers_ops.backup_marks"
+    db = cluster.topo.database.name
+    before = int(cluster.pg.psql(leader, count, database=db))
+    assert backup_schedule.tick(cluster, replica, 0.0) == 0.0
+    # The leader's: a backup exists from today, so none is due; a mark is (the last one is "never").
+    assert backup_schedule.tick(cluster, leader, 0.0) > 0.0
+    # (>=: the leader's own sidecar may record its periodic mark meanwhile)
+    assert int(cluster.pg.psql(leader, count, database=db)) >= before + 1

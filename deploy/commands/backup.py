@@ -165,8 +165,9 @@ def info(cluster: Cluster, node: Node | None = None) -> dict:
     return stanza
 
 
-def take(cluster: Cluster, kind: str) -> dict:
-    """Take a ``kind`` (full, diff, incr) backup now; return its entry from ``pgbackrest info``."""
+def take(cluster: Cluster, kind: str, wait: bool = True) -> dict:
+    """Take a ``kind`` (full, diff, incr) backup now; return its entry from ``pgbackrest info``. While
+    another backup holds the stanza's lock: wait for it, or (``wait=False``) raise :class:`Locked`."""
     topo = cluster.topo
     progress = Progress(
         f"{kind} backup of cluster {topo.cluster.name!r} to bucket {topo.storage.backup_bucket!r}"
@@ -182,7 +183,7 @@ def take(cluster: Cluster, kind: str) -> dict:
                 run(cluster, node, argv, timeout=BACKUP_TIMEOUT_S)
             break
         except Locked:
-            if time.monotonic() > deadline:
+            if not wait or time.monotonic() > deadline:
                 raise
             progress.say("another backup of this cluster is running (the schedule?): waiting for it")
             time.sleep(LOCK_POLL_S)

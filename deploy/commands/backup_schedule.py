@@ -59,7 +59,8 @@ def tick(cluster: Cluster, node: Node, last_mark: float) -> float:
     now = time.time()
     kind = due(backup.info(cluster, node).get("backup", []), now, cluster.topo.backup)
     if kind:
-        backup.take(cluster, kind)
+        # Another backup running (`make backup`): this one may not be due after it; the next round decides.
+        backup.take(cluster, kind, wait=False)
         kept = backup.info(cluster, node).get("backup", [])
         if kept:  # retention expired older backups: marks before the oldest kept one are unreachable
             db = cluster.topo.database.name

@@ -271,7 +271,7 @@ def status_lines(cluster: Cluster) -> list[str]:
             lines.append(f"backups: last {kind} {done[-1]['label']}, {age} ago ({len(done)} kept)")
         else:
             lines.append(f"backups: no {kind} backup yet" + (" (make backup)" if kind == "full" else ""))
-    archived, last_age, failed, last_failed, last_wal, current = archiver
+    archived, last_age, failing_since, last_failed, last_wal, current = archiver
     if last_age:
         lines.append(f"WAL archive: {archived} segments, last {_age(float(last_age))} ago")
         behind = unarchived_bytes(last_wal, current)
@@ -279,8 +279,9 @@ def status_lines(cluster: Cluster) -> list[str]:
             lines[-1] += f"; {_size(behind)} written since (not yet archived)"
     else:
         lines.append("WAL archive: nothing archived yet")
-    if int(failed or 0):
-        lines[-1] += f"; {failed} failed attempts, last on {last_failed}"
+    if failing_since:  # failures before the last success (e.g. before the stanza existed) are history
+        lines[-1] += f"; FAILING: {last_failed} not archived, last attempt {_age(float(failing_since))} ago"
+        lines[-1] += " (archive-push errors in the leader's log)"
     return lines
 
 
@@ -298,11 +299,13 @@ def unarchived_bytes(last_wal: str, current_lsn: str) -> int | None:
     return max(0, lsn_value(current_lsn) - end)
 
 
-# archived count | seconds since the last archived segment | failures | last failed WAL | last archived
-# WAL | the current write position.
+# archived count | seconds since the last archived segment | seconds since the last failure if it came after
+# the last success ('' otherwise) | last failed WAL | last archived WAL | the current write position.
 _ARCHIVER_SQL = """SELECT archived_count,
   coalesce(extract(epoch FROM now() - last_archived_time)::int::text, ''),
-  failed_count, coalesce(last_failed_wal, ''), coalesce(last_archived_wal, ''), pg_current_wal_lsn()
+  CASE WHEN last_failed_time > coalesce(last_archived_time, '-infinity')
+       THEN extract(epoch FROM now() - last_failed_time)::int::text ELSE '' END,
+  coalesce(last_failed_wal, ''), coalesce(last_archived_wal, ''), pg_current_wal_lsn()
 FROM pg_stat_archiver"""
 
 

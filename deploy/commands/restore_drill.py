@@ -89,7 +89,7 @@ def _wait_archived(cluster: Cluster, node: Node) -> None:
         ) from None
 
 
-def _backup_before(stanza: dict, mark: marks.Mark) -> dict:
+def backup_before(stanza: dict, mark: marks.Mark) -> dict:
     """The newest backup that was consistent before the mark's commit."""
     done = stanza.get("backup", [])
     if not done:
@@ -141,7 +141,7 @@ def drill(cluster: Cluster, time_text: str | None = None) -> DrillResult:
     with progress.step("finding what the primary held" if time_text else f"recording a mark on {node.name}"):
         mark = _find_mark(cluster, node, time_text, stanza)
     progress.say(f"mark {mark.id} at {mark.at} (transaction {mark.xid}): {_summary(mark.digests)}")
-    chosen = _backup_before(stanza, mark)
+    chosen = backup_before(stanza, mark)
     with progress.step("waiting until the mark's WAL is in the archive"):
         _wait_archived(cluster, node)
     scratch = Scratch(cluster, node, paths)

@@ -6,7 +6,7 @@ import pytest
 
 from deploy.commands.backup import BackupError, unarchived_bytes
 from deploy.commands.backup_schedule import due
-from deploy.commands.restore_drill import parse_time
+from deploy.commands.restore_drill import backup_before, parse_time
 from deploy.model.topology import TopologyError
 from deploy.render import marks, pgbackrest
 from deploy.roles import loads
@@ -113,3 +113,16 @@ def test_schedule_takes_a_full_first_then_differentials_then_a_full_again() -> N
     with_diff = [*full, _backup("diff", 24 * hour)]
     assert due(with_diff, 47 * hour, schedule) is None
     assert due(with_diff, 168 * hour, schedule) == "full"
+
+
+def test_drill_picks_the_newest_backup_consistent_before_the_mark() -> None:
+    mark = marks.Mark(3, "2026-11-30T12:00:00.000000Z", 900, "0/5000000", {})
+    older = {"label": "A", "type": "full", "lsn": {"stop": "0/3000100"}, "timestamp": {"start": 1, "stop": 2},
+             "info": {"size": 1, "repository": {"delta": 1}}}  # fmt: skip
+    newer = {**older, "label": "B", "lsn": {"stop": "0/4000000"}}
+    later = {**older, "label": "C", "lsn": {"stop": "0/6000000"}}
+    assert backup_before({"backup": [older, newer, later]}, mark)["label"] == "B"
+    with pytest.raises(BackupError, match="before the first backup ended"):
+        backup_before({"backup": [later]}, mark)
+    with pytest.raises(BackupError, match="no backup yet"):
+        backup_before({"backup": []}, mark)

@@ -131,11 +131,23 @@ class Storage:
 
 
 @dataclass(frozen=True)
+class Email:
+    """Outgoing mail of web and worker nodes: an SMTP relay; no host = the console (local only)."""
+
+    host: str
+    port: int
+    user: str
+    use_tls: bool
+    from_address: str
+
+
+@dataclass(frozen=True)
 class Topology:
     source: str
     cluster: ClusterSettings
     database: Database
     storage: Storage
+    email: Email
     fleet: Fleet
     nodes: tuple[Node, ...]
 
@@ -188,6 +200,16 @@ SECTION_SCHEMA: dict[str, Schema] = {
         "region": (str, "us-east-1"),
         "addressing_style": (str, "path"),
         "endpoint_url": (str, ""),
+    },
+    "email": {
+        # The SMTP relay (e.g. Amazon SES's SMTP endpoint); "" = the console backend, which the
+        # production profile refuses (a system check error: app/guard/checks.py). Its password is
+        # EMAIL_HOST_PASSWORD in the node's environment.
+        "host": (str, ""),
+        "port": (PORT, 587),
+        "user": (str, ""),
+        "use_tls": (bool, True),
+        "from_address": (str, "tickets@tiers.invalid"),
     },
 }
 
@@ -319,6 +341,7 @@ def parse(data: dict[str, Any], roles: Mapping[str, RoleSchema], source: str = "
         cluster=cluster,
         database=Database(**sections["database"]),
         storage=storage,
+        email=Email(**sections["email"]),
         fleet=fleet,
         nodes=tuple(nodes),
     )

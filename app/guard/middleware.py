@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
@@ -10,6 +11,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from guard.backends import client_address
 from guard.client import in_networks
 from guard.throttle import LoginThrottled
+
+log = logging.getLogger("tiers.guard")
 
 
 class AdminAllowlistMiddleware:
@@ -45,6 +48,13 @@ class LoginThrottleMiddleware:
 
 
 def throttled_response(request: HttpRequest, exc: LoginThrottled) -> HttpResponse:
+    # The operator's view of an attack: which limit, from where (the username is not logged).
+    log.warning(
+        "login throttled (%s limit) for %s",
+        exc.scope,
+        client_address(request),
+        extra={"error": "too_many_login_failures", "scope": exc.scope, "retry_after": exc.retry_after},
+    )
     message = (
         f"Too many failed logins for this {exc.scope}. The password was not checked; "
         f"try again in {exc.retry_after} s."

@@ -251,6 +251,8 @@ locals {
     private_bucket = module.storage.bucket_names["private"]
     backup_bucket  = module.storage.bucket_names["backup"]
     region         = local.region
+    smtp_host      = var.smtp_host
+    smtp_user      = var.smtp_user
     lb_ip          = module.lb.private_ip
     web            = [for n in module.web.nodes : { name = n.name, ip = n.private_ip }]
     web_processes  = var.web_processes

@@ -337,3 +337,15 @@ variable "secret_recovery_days" {
     error_message = "secret_recovery_days must be 0 or from 7 to 30 (Secrets Manager limits)."
   }
 }
+
+variable "smtp_host" {
+  type        = string
+  description = "SMTP relay of the site's mail (e.g. email-smtp.<region>.amazonaws.com); empty leaves the console backend, which the production profile refuses at migrate."
+  default     = ""
+}
+
+variable "smtp_user" {
+  type        = string
+  description = "User name on that relay (its password is EMAIL_HOST_PASSWORD, a secret)."
+  default     = ""
+}

@@ -10,7 +10,9 @@ from boxoffice.models import Event, Order
 class EventAdmin(admin.ModelAdmin):
     # The image field checks content, size and pixels (boxoffice.uploads); the worker makes the public copies.
     form = EventAdminForm
-    list_display = ("title", "venue", "starts_at", "capacity", "tickets_sold", "price", "published")
+    list_display = (
+        "title", "venue", "starts_at", "capacity", "tickets_sold", "max_tickets_per_buyer", "price", "published",
+    )  # fmt: skip
     list_filter = ("published", "venue")
     search_fields = ("title", "venue")
     readonly_fields = ("tickets_sold", "image_display", "image_thumb")

@@ -9,7 +9,9 @@ import functools
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth import authenticate, login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
@@ -17,8 +19,8 @@ from django.views import csrf as django_csrf
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from boxoffice import caching
-from boxoffice.models import Order
+from boxoffice import caching, listing
+from boxoffice.cursors import page_size
 from boxoffice.services import order_json, place_order
 from boxoffice.validation import (
     InvalidInput,
@@ -26,6 +28,7 @@ from boxoffice.validation import (
     validate_idempotency_key,
     validate_quantity,
 )
+from guard.origin import login_refusal
 
 View = Callable[..., HttpResponse]
 
@@ -71,10 +74,21 @@ def api(*methods: str, auth: bool = False) -> Callable[[View], View]:
     return decorate
 
 
-@csrf_exempt  # there is no token before logging in; the response hands one out
+# No CSRF token exists before logging in (the response hands one out), so instead of the token the view
+# refuses what a cross-site page could send: a foreign Origin and any body but JSON (guard.origin).
+@csrf_exempt
 @never_cache
 @api("POST")
 def login_view(request: HttpRequest) -> HttpResponse:
+    refusal = login_refusal(
+        request.content_type or "",
+        request.headers.get("Origin"),
+        request.headers.get("Sec-Fetch-Site"),
+        f"{request.scheme}://{request.get_host()}",
+        settings.CSRF_TRUSTED_ORIGINS,
+    )
+    if refusal is not None:
+        return error(*refusal)
     data = json_body(request)
     for field in ("username", "password"):
         if not isinstance(data.get(field), str) or not data[field]:
@@ -86,9 +100,17 @@ def login_view(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"username": user.get_username(), "csrf_token": get_token(request)})
 
 
+def paged(request: HttpRequest, name: str, items: list[Any], cursor: str | None) -> JsonResponse:
+    """A page of a list: its items, and the cursor and link of the next page (None on the last)."""
+    size = request.GET.get("limit")
+    link = f"{request.path}?{urlencode({'cursor': cursor, **({'limit': size} if size else {})})}"
+    return JsonResponse({name: items, "next_cursor": cursor, "next": link if cursor else None})
+
+
 @api("GET")
 def events_view(request: HttpRequest) -> HttpResponse:
-    return JsonResponse({"events": caching.event_list()})
+    events, cursor = listing.events_page(request.GET.get("cursor"), page_size(request.GET.get("limit")))
+    return paged(request, "events", events, cursor)
 
 
 @api("GET")
@@ -117,8 +139,9 @@ def create_order_view(request: HttpRequest, event_id: int) -> HttpResponse:
 @never_cache
 @api("GET", auth=True)
 def orders_view(request: HttpRequest) -> HttpResponse:
-    orders = Order.objects.filter(user=request.user).select_related("event")
-    return JsonResponse({"orders": [order_json(o) for o in orders]})
+    size = page_size(request.GET.get("limit"))
+    orders, cursor = listing.orders_page(request.user, request.GET.get("cursor"), size)
+    return paged(request, "orders", [order_json(o) for o in orders], cursor)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -23,6 +23,10 @@ def original_name(instance: Event, filename: str) -> str:
     return f"events/originals/{uuid.uuid4().hex}{ext}"
 
 
+# A fan buys for a group, not for a resale stock.
+DEFAULT_MAX_TICKETS_PER_BUYER = 10
+
+
 class Event(models.Model):
     title = models.CharField(max_length=200)
     venue = models.CharField(max_length=200)
@@ -36,6 +40,15 @@ class Event(models.Model):
     image_display = models.ImageField(upload_to="events/display/", blank=True, editable=False)
     image_thumb = models.ImageField(upload_to="events/thumbs/", blank=True, editable=False)
     published = models.BooleanField(default=True)
+    # How many tickets one buyer may hold for this event, over all their orders (checked inside the
+    # purchase transaction: boxoffice.services.place_order). A database default too, so a release that
+    # does not know the column still inserts events.
+    max_tickets_per_buyer = models.PositiveIntegerField(
+        default=DEFAULT_MAX_TICKETS_PER_BUYER,
+        db_default=DEFAULT_MAX_TICKETS_PER_BUYER,
+        validators=[MinValueValidator(1)],
+        help_text="Tickets one buyer may hold for this event, all orders together.",
+    )
     # Only ever changed by a conditional UPDATE on the primary (boxoffice.services.place_order).
     tickets_sold = models.PositiveIntegerField(default=0, editable=False)
 
@@ -70,6 +83,12 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # "My orders", newest first, a page at a time (boxoffice.listing.orders_page).
+            models.Index(fields=["user", "-created_at", "-id"], name="order_user_newest"),
+            # The per-buyer cap sums a buyer's tickets of one event inside the purchase transaction.
+            models.Index(fields=["event", "user"], name="order_event_user"),
+        ]
         constraints = [
             # The same Idempotency-Key from the same user, on any node, can create one order only.
             models.UniqueConstraint(fields=["user", "idempotency_key"], name="order_user_idempotency_key"),

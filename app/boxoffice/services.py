@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 
 from boxoffice.caching import tickets_changed
 from boxoffice.models import Event, Order
 from boxoffice.tasks import enqueue_with_commit, order_confirmation
-from boxoffice.validation import EventNotFound, KeyReused, SoldOut
+from boxoffice.validation import BuyerCapReached, EventNotFound, KeyReused, SoldOut
 
 PRIMARY = "default"
 
@@ -25,13 +25,30 @@ def _existing(user: Any, event_id: int, quantity: int, key: str) -> Order | None
     return order
 
 
+def _within_cap(user: Any, event_id: int, quantity: int, cap: int) -> None:
+    """The buyer's tickets for the event, this order included, stay within the event's cap.
+
+    Called after the conditional UPDATE, so the transaction holds the event's row lock: every other
+    purchase of this event (the same buyer's on any node included) waits until this one commits, and
+    the sum below sees every order committed before it. Refusing raises, which rolls the seats back.
+    """
+    held = Order.objects.using(PRIMARY).filter(user=user, event_id=event_id).aggregate(n=Sum("quantity"))["n"]
+    if (held or 0) + quantity > cap:
+        left = max(0, cap - (held or 0))
+        raise BuyerCapReached(
+            f"at most {cap} ticket(s) per buyer for this event; you hold {held or 0}, so {left} more at most",
+            max_per_buyer=cap,
+            tickets_held=held or 0,
+        )
+
+
 def place_order(user: Any, event_id: int, quantity: int, key: str) -> tuple[Order, bool]:
     """(order, created). A replayed key returns the first order; raises PurchaseError subclasses.
 
     All on the primary, in one transaction: a conditional UPDATE takes the seats only if they are left
-    (concurrent buyers on any node serialize on the event's row), then the order row is inserted. The
-    unique (user, idempotency_key) constraint turns a concurrent replay into an IntegrityError, which
-    rolls the seats back and returns the order that won.
+    (concurrent buyers on any node serialize on the event's row), the buyer's cap is checked under that
+    row lock, then the order row is inserted. The unique (user, idempotency_key) constraint turns a
+    concurrent replay into an IntegrityError, which rolls the seats back and returns the order that won.
 
     The writes name no alias on purpose: they go through the router's db_for_write (always the primary),
     which is how dbrouter learns that this request wrote and records its LSN for read-your-writes.
@@ -52,7 +69,8 @@ def place_order(user: Any, event_id: int, quantity: int, key: str) -> tuple[Orde
                 left = max(0, row["capacity"] - row["tickets_sold"])
                 message = "sold out" if left == 0 else f"only {left} ticket(s) left, asked for {quantity}"
                 raise SoldOut(message, tickets_left=left)
-            price = events.using(PRIMARY).values_list("price", flat=True).get()
+            price, cap = events.using(PRIMARY).values_list("price", "max_tickets_per_buyer").get()
+            _within_cap(user, event_id, quantity, cap)
             order = Order.objects.create(
                 user=user, event_id=event_id, quantity=quantity, unit_price=price, idempotency_key=key
             )

@@ -38,6 +38,12 @@ class SoldOut(PurchaseError):
     code = "sold_out"
 
 
+class BuyerCapReached(PurchaseError):
+    status = 409
+    code = "per_buyer_cap"
+    field = "quantity"
+
+
 class KeyReused(PurchaseError):
     status = 422
     code = "idempotency_key_reused"

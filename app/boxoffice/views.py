@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -10,20 +12,32 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from boxoffice import caching
-from boxoffice.models import Order
+from boxoffice import caching, listing
+from boxoffice.cursors import page_size
 from boxoffice.services import place_order
 from boxoffice.validation import (
     MAX_PER_ORDER,
+    InvalidInput,
     PurchaseError,
     validate_form_quantity,
     validate_idempotency_key,
 )
 
 
+def page_context(
+    request: HttpRequest, fetch: Callable[[str | None, int], tuple[list[Any], str | None]]
+) -> dict:
+    """One page of a list and the ``?after=`` cursor of the next (a bad cursor: 404, like a missing page)."""
+    try:
+        items, after = fetch(request.GET.get("after"), page_size(request.GET.get("limit")))
+    except InvalidInput as exc:
+        raise Http404(exc.message) from None
+    return {"items": items, "next_after": after}
+
+
 @require_GET
 def event_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "boxoffice/event_list.html", {"events": caching.event_list()})
+    return render(request, "boxoffice/event_list.html", page_context(request, listing.events_page))
 
 
 @require_GET
@@ -60,5 +74,5 @@ def buy(request: HttpRequest, event_id: int) -> HttpResponse:
 @require_GET
 @login_required
 def my_orders(request: HttpRequest) -> HttpResponse:
-    orders = Order.objects.filter(user=request.user).select_related("event")
-    return render(request, "boxoffice/orders.html", {"orders": orders})
+    context = page_context(request, lambda after, size: listing.orders_page(request.user, after, size))
+    return render(request, "boxoffice/orders.html", context)

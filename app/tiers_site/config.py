@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from guard.client import Network, parse_networks
+
 APP_DIR = Path(__file__).resolve().parent.parent
 
 PROFILES = ("local", "production")
@@ -54,6 +56,25 @@ LOCAL_DEFAULTS: dict[str, str] = {
     "STATIC_URL": "http://127.0.4.2:8080/static/",
     "PRIVATE_MEDIA_URL": "http://127.0.4.2:8080/private/",
     "LOG_LEVEL": "INFO",
+    # Addresses whose X-Forwarded-For is believed (the load balancer's); everyone else is REMOTE_ADDR.
+    "TRUSTED_PROXIES": "",
+    # Who may reach /admin/ (client addresses as the LB reports them).
+    "ADMIN_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
+    "LOGIN_FAILURES_PER_USERNAME": "10",
+    "LOGIN_FAILURES_PER_ADDRESS": "30",
+    "LOGIN_FAILURE_WINDOW_S": "60",
+    "EMAIL_BACKEND": "console",
+    "EMAIL_HOST": "",
+    "EMAIL_PORT": "587",
+    "EMAIL_HOST_USER": "",
+    "EMAIL_HOST_PASSWORD": "",
+    "EMAIL_USE_TLS": "1",
+    "DEFAULT_FROM_EMAIL": "tickets@tiers.invalid",
+}
+
+EMAIL_BACKENDS = {
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
 }
 
 
@@ -236,6 +257,33 @@ def storages(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def networks(name: str, value: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks(name, value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+
+
+def email(env: Mapping[str, str]) -> dict[str, Any]:
+    """EMAIL_* settings: the console backend (local) or SMTP; production refuses the console
+    (guard.checks, a system check error)."""
+    kind = env["EMAIL_BACKEND"].strip().lower()
+    if kind not in EMAIL_BACKENDS:
+        raise ImproperlyConfigured(f"EMAIL_BACKEND={kind!r}: expected one of {', '.join(EMAIL_BACKENDS)}")
+    if kind == "smtp" and not env["EMAIL_HOST"].strip():
+        raise ImproperlyConfigured("EMAIL_BACKEND=smtp needs EMAIL_HOST (the SMTP relay's host name)")
+    return {
+        "EMAIL_BACKEND": EMAIL_BACKENDS[kind],
+        "EMAIL_HOST": env["EMAIL_HOST"].strip(),
+        "EMAIL_PORT": parse_int("EMAIL_PORT", env["EMAIL_PORT"], minimum=1),
+        "EMAIL_HOST_USER": env["EMAIL_HOST_USER"],
+        "EMAIL_HOST_PASSWORD": env["EMAIL_HOST_PASSWORD"],
+        "EMAIL_USE_TLS": parse_bool("EMAIL_USE_TLS", env["EMAIL_USE_TLS"]),
+        "EMAIL_TIMEOUT": 10,
+        "DEFAULT_FROM_EMAIL": env["DEFAULT_FROM_EMAIL"],
+    }
+
+
 def tasks() -> dict[str, Any]:
     """Django's tasks framework (django-tasks backport) on django-tasks-db: the queue is a table on the
     primary, worked by `manage.py tasks_worker` on the worker nodes (docs/MEDIA.md)."""
@@ -306,6 +354,8 @@ def build(environ: Mapping[str, str]) -> dict[str, Any]:
         # First, so every response (redirects and errors included) carries X-Request-ID/X-Served-By.
         "health.middleware.RequestContextMiddleware",
         "django.middleware.security.SecurityMiddleware",
+        # Before sessions: a refused /admin/ request costs no session or database work.
+        "guard.middleware.AdminAllowlistMiddleware",
         "django.contrib.sessions.middleware.SessionMiddleware",
         "django.middleware.common.CommonMiddleware",
         "django.middleware.csrf.CsrfViewMiddleware",
@@ -313,6 +363,8 @@ def build(environ: Mapping[str, str]) -> dict[str, Any]:
         "dbrouter.middleware.RoutingMiddleware",
         "django.contrib.messages.middleware.MessageMiddleware",
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        # A throttled login (raised inside authenticate()) -> 429 with Retry-After.
+        "guard.middleware.LoginThrottleMiddleware",
         # Last, so its process_exception sees view exceptions first: primary down -> read-only 503.
         "health.middleware.ReadOnlyMiddleware",
     ]
@@ -339,6 +391,7 @@ def build(environ: Mapping[str, str]) -> dict[str, Any]:
             "django_tasks_db",
             "dbrouter",
             "health",
+            "guard",
             "boxoffice",
         ],
         "MIDDLEWARE": middleware,
@@ -374,14 +427,23 @@ def build(environ: Mapping[str, str]) -> dict[str, Any]:
         "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
         "CACHES": caches(env),
         # Sessions are written to the DB and read from memcached first: a lost cache node costs a query,
-        # not a logout.
-        "SESSION_ENGINE": "django.contrib.sessions.backends.cached_db",
+        # not a logout. The cache holds signed JSON under a hash of the session key (tiers_site.sessions).
+        "SESSION_ENGINE": "tiers_site.sessions",
+        # Every login goes through the throttle (guard.throttle), per username and per client address.
+        "AUTHENTICATION_BACKENDS": ["guard.backends.ThrottledModelBackend"],
+        "LOGIN_THROTTLE": {
+            "per_username": parse_int("LOGIN_FAILURES_PER_USERNAME", env["LOGIN_FAILURES_PER_USERNAME"], 1),
+            "per_address": parse_int("LOGIN_FAILURES_PER_ADDRESS", env["LOGIN_FAILURES_PER_ADDRESS"], 1),
+            "window": parse_int("LOGIN_FAILURE_WINDOW_S", env["LOGIN_FAILURE_WINDOW_S"], 1),
+        },
+        "TRUSTED_PROXIES": networks("TRUSTED_PROXIES", env["TRUSTED_PROXIES"]),
+        "ADMIN_ALLOWED_NETWORKS": networks("ADMIN_ALLOWED_NETWORKS", env["ADMIN_ALLOWED_NETWORKS"]),
         "SESSION_COOKIE_AGE": 14 * 24 * 3600,
         "STORAGES": storages(env),
         "TASKS": tasks(),
-        # Order confirmations are "sent" by the worker to its own log (docs/MEDIA.md); production sets SMTP.
-        "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
-        "DEFAULT_FROM_EMAIL": "tickets@tiers.invalid",
+        # Order confirmations are sent by the worker: locally to its own log (docs/MEDIA.md), SMTP in
+        # production (the console backend is a system check error there: guard.checks).
+        **email(env),
         "MEDIA_URL": env["MEDIA_URL"],
         "STATIC_URL": env["STATIC_URL"],
         "FILE_UPLOAD_MAX_MEMORY_SIZE": 5 * 1024 * 1024,

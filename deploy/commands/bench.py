@@ -42,8 +42,10 @@ class Mix:
 
 
 def create_event(cluster: Cluster, title: str, capacity: int) -> int:
-    """A fresh event for the benchmark's purchases (seeded events sell out over repeated runs)."""
-    out = manage(cluster, ["create_event", title, "--capacity", str(capacity)], quiet=True, timeout=60)
+    """A fresh event for the benchmark's purchases (seeded events sell out over repeated runs); a buyer
+    may buy all of it (the per-buyer cap would otherwise turn the mix's purchases into 409s)."""
+    argv = ["create_event", title, "--capacity", str(capacity), "--max-per-buyer", str(max(1, capacity))]
+    out = manage(cluster, argv, quiet=True, timeout=60)
     return int(json.loads(out.strip().splitlines()[-1])["id"])
 
 

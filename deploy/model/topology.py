@@ -145,11 +145,23 @@ class Storage:
 
 
 @dataclass(frozen=True)
+class Email:
+    """Outgoing mail of web and worker nodes: an SMTP relay; no host = the console (local only)."""
+
+    host: str
+    port: int
+    user: str
+    use_tls: bool
+    from_address: str
+
+
+@dataclass(frozen=True)
 class Topology:
     source: str
     cluster: ClusterSettings
     database: Database
     storage: Storage
+    email: Email
     fleet: Fleet
     nodes: tuple[Node, ...]
     backup: Backup
@@ -219,6 +231,16 @@ SECTION_SCHEMA: dict[str, Schema] = {
         "archive_timeout_s": (POSITIVE, 60),
         # The schedule records what the primary holds this often: the points a restore drill can verify.
         "mark_every_min": (POSITIVE, 10),
+    },
+    "email": {
+        # The SMTP relay (e.g. Amazon SES's SMTP endpoint); "" = the console backend, which the
+        # production profile refuses (a system check error: app/guard/checks.py). Its password is
+        # EMAIL_HOST_PASSWORD in the node's environment.
+        "host": (str, ""),
+        "port": (PORT, 587),
+        "user": (str, ""),
+        "use_tls": (bool, True),
+        "from_address": (str, "tickets@tiers.invalid"),
     },
 }
 
@@ -350,6 +372,7 @@ def parse(data: dict[str, Any], roles: Mapping[str, RoleSchema], source: str = "
         cluster=cluster,
         database=Database(**sections["database"]),
         storage=storage,
+        email=Email(**sections["email"]),
         fleet=fleet,
         nodes=tuple(nodes),
         backup=Backup(**sections["backup"]),

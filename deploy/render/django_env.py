@@ -28,6 +28,7 @@ def web_environment(topo: Topology, node: Node, paths: StatePaths, secrets: Secr
         hosts.add(topo.one("lb").opt("public_host"))  # the name clients use in production
     allowed = ",".join(sorted(hosts))
     media_base = (media.opt("public_url") or f"http://{media.address}:{media.port}").rstrip("/")
+    lb = topo.one("lb")
     return {
         "DJANGO_SETTINGS_MODULE": "tiers_site.settings",
         "TIERS_PROFILE": topo.cluster.profile,
@@ -62,4 +63,31 @@ def web_environment(topo: Topology, node: Node, paths: StatePaths, secrets: Secr
         # Presigned private-bucket URLs are handed out through the media host's /private/ location.
         "PRIVATE_MEDIA_URL": f"{media_base}/private/",
         "TIERS_LOG_DIR": str(paths.log),
+        # Only the load balancer's X-Forwarded-For names the client (it replaces any the client sent).
+        "TRUSTED_PROXIES": lb.address,
+        **admin_networks(topo),
+        **email_environment(topo),
+    }
+
+
+def admin_networks(topo: Topology) -> dict[str, str]:
+    """Who reaches /admin/: the lb's ``admin_networks``; production with none set: nobody."""
+    networks = topo.one("lb").opt("admin_networks")
+    if networks or topo.cluster.profile == "production":
+        return {"ADMIN_ALLOWED_NETWORKS": ",".join(networks)}
+    return {}  # the app's local default: loopback
+
+
+def email_environment(topo: Topology) -> dict[str, str]:
+    """SMTP when the topology names a relay, else the console (refused by production's checks)."""
+    email = topo.email
+    if not email.host:
+        return {"EMAIL_BACKEND": "console", "DEFAULT_FROM_EMAIL": email.from_address}
+    return {
+        "EMAIL_BACKEND": "smtp",
+        "EMAIL_HOST": email.host,
+        "EMAIL_PORT": str(email.port),
+        "EMAIL_HOST_USER": email.user,
+        "EMAIL_USE_TLS": "1" if email.use_tls else "0",
+        "DEFAULT_FROM_EMAIL": email.from_address,
     }

@@ -29,12 +29,12 @@ def _validate(source: str, nodes: tuple[Node, ...]) -> None:
                 f"{source}: [lb.{n.name}] public_host: {host!r} is not a host name "
                 '(write it without scheme or port, e.g. "shop.example.com")'
             )
-        for cidr in n.opt("limits_exempt"):
+        for key, cidr in [(k, c) for k in ("limits_exempt", "admin_networks") for c in n.opt(k)]:
             try:
                 ipaddress.ip_network(cidr, strict=False)
             except (TypeError, ValueError):
                 raise TopologyError(
-                    f"{source}: [lb.{n.name}] limits_exempt: {cidr!r} is not an address or network "
+                    f"{source}: [lb.{n.name}] {key}: {cidr!r} is not an address or network "
                     '(e.g. "127.0.0.1/32" or "10.0.0.0/8")'
                 ) from None
         target = n.opt("acme_challenge_to")
@@ -121,6 +121,9 @@ ROLE = Role(
             "client_max_requests_per_10s": (POSITIVE, 500),
             # Sources never counted against those limits (load generators, monitoring).
             "limits_exempt": (list, []),
+            # Client networks that may reach Django's /admin/ (ADMIN_ALLOWED_NETWORKS of the web nodes);
+            # empty: loopback in the local profile, nobody in production.
+            "admin_networks": (list, []),
         },
         count=(1, 1),
         validate=_validate,

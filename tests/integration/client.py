@@ -43,6 +43,17 @@ class BoxOffice:
     def get(self, path: str) -> requests.Response:
         return self._send("GET", path)
 
+    def every(self, path: str, name: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Every item of a paginated list (``/api/orders``, ``/api/events``), following its ``next`` links."""
+        items: list[dict[str, Any]] = []
+        link: str | None = f"{path}?limit={limit}"
+        while link:
+            r = self.get(link)
+            assert r.status_code == 200, r.text
+            items.extend(r.json()[name])
+            link = r.json()["next"]
+        return items
+
     def post(self, path: str, **kwargs: Any) -> requests.Response:
         return self._send("POST", path, **kwargs)
 

@@ -33,10 +33,13 @@ def manage_py(code: str, node: str = "web1") -> str:
     return out.splitlines()[-1] if out else ""
 
 
-def create_event(capacity: int, title: str = "Onsale rush") -> int:
+def create_event(capacity: int, title: str = "Onsale rush", max_per_buyer: int | None = None) -> int:
+    """A published event; one buyer may hold ``max_per_buyer`` tickets of it (default: all of them)."""
+    cap = max(1, capacity) if max_per_buyer is None else max_per_buyer
     code = (
         "import datetime, json; from django.utils import timezone; from boxoffice.models import Event; "
         f"e = Event.objects.create(title={json.dumps(title)}, venue='Hall', capacity={capacity}, price='10.00', "
+        f"max_tickets_per_buyer={cap}, "
         "starts_at=timezone.now() + datetime.timedelta(days=30), published=True); print(e.id)"
     )
     return int(manage_py(code))

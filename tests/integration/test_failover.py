@@ -48,6 +48,6 @@ def test_switchover_and_back_keeps_every_acknowledged_order(cluster: Cluster) ->
     # Purchases during the switch either succeeded or got the read-only 503; never a 500.
     assert set(statuses) <= {201, 503}, statuses
     assert statuses[-1] == 201
-    stored = {o["id"] for o in bo.get("/api/orders").json()["orders"] if o["event_id"] == event_id}
+    stored = {o["id"] for o in bo.every("/api/orders", "orders") if o["event_id"] == event_id}
     assert set(acknowledged) <= stored, "an acknowledged order was lost in the switchover"
     assert bo.get(f"/api/events/{event_id}").json()["tickets_left"] == 100_000 - len(stored)

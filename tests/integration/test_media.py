@@ -121,7 +121,7 @@ def test_admin_refuses_a_bad_image_with_a_field_message(cluster: Cluster) -> Non
     change = f"/admin/boxoffice/event/{event_id}/change/"
     form = {
         "title": "Admin upload", "venue": "Hall", "starts_at_0": "2030-01-01", "starts_at_1": "20:00:00",
-        "capacity": "5", "price": "10.00", "published": "on", "csrfmiddlewaretoken": org.csrf,
+        "capacity": "5", "max_tickets_per_buyer": "5", "price": "10.00", "published": "on", "csrfmiddlewaretoken": org.csrf,
     }  # fmt: skip
     before = bucket_keys(cluster)
     r = org.post(change, data=form, files={"image": ("cat.png", b"plain text, not a picture" * 10, "image/png")},

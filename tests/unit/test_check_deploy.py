@@ -24,6 +24,8 @@ def test_check_deploy_is_clean_for_production() -> None:
             "TIERS_PROFILE": "production",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+            "EMAIL_BACKEND": "smtp",
+            "EMAIL_HOST": "smtp.example.com",
         },
         "--deploy",
         "--fail-level",
@@ -42,3 +44,17 @@ def test_production_without_a_secret_key_refuses_to_start() -> None:
 def test_local_profile_checks_clean_with_no_environment() -> None:
     out = _check({})
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_production_with_the_console_mail_backend_fails_its_checks() -> None:
+    """Probe: `manage.py check` in the production profile as a node without an SMTP relay renders it."""
+    out = _check(
+        {
+            "TIERS_PROFILE": "production",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+            "EMAIL_BACKEND": "console",
+        }
+    )
+    assert out.returncode != 0
+    assert "guard.E001" in out.stderr and "console" in out.stderr

@@ -228,3 +228,15 @@ def test_bad_limits_exempt_and_acme_target_are_clear_errors() -> None:
         topo(TOPOLOGY.replace('"192.0.2.7"', '"nope"'))
     with pytest.raises(TopologyError, match="acme_challenge_to: 'localhost' must be address:port"):
         topo(TOPOLOGY.replace('"127.0.0.1:8402"', '"localhost"'))
+    admin = TOPOLOGY.replace(
+        "limits_exempt = [", 'admin_networks = ["10.1.0.0/16", "office"]\nlimits_exempt = ['
+    )
+    with pytest.raises(TopologyError, match="admin_networks: 'office' is not an address"):
+        topo(admin)
+
+
+def test_web_nodes_are_reached_from_the_lb_s_own_address() -> None:
+    """Both backends connect from the LB's address: the only one whose X-Forwarded-For Django believes."""
+    lb = topo().one("lb")
+    config = render_lb(topo(), PATHS, SECRETS)
+    assert config.count(f"\n    source {lb.address}\n") == 2

@@ -38,7 +38,8 @@ def test_no_environment_gives_a_working_local_profile() -> None:
     assert s["DATABASES"]["default"]["HOST"] == "127.0.2.10"
     assert s["DBROUTER"]["READ_ALIASES"] == []
     assert s["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
-    assert s["SESSION_ENGINE"] == "django.contrib.sessions.backends.cached_db"
+    assert s["SESSION_ENGINE"] == "tiers_site.sessions"
+    assert s["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend"
     assert "SECURE_SSL_REDIRECT" not in s
 
 

@@ -333,6 +333,7 @@ TOPOLOGY_VARS = """{
                patroni_ttl = 30, patroni_loop_wait = 10, patroni_retry_timeout = 10, synchronous_mode = false }
   media_bucket = "acme-media", static_bucket = "acme-static", private_bucket = "acme-private",
   backup_bucket = "acme-backup", region = "eu-west-1"
+  smtp_host = "email-smtp.eu-west-1.amazonaws.com", smtp_user = "AKIAEXAMPLE"
   lb_ip = "10.40.0.10"
   web = [{ name = "web1", ip = "10.40.128.10" }, { name = "web2", ip = "10.40.144.11" }]
   web_processes = 2
@@ -349,6 +350,7 @@ TOPOLOGY_VARS = """{
 def test_topology_template_renders_a_valid_production_topology(tmp_path: Path) -> None:
     topo = loads(render("topology.toml.tftpl", TOPOLOGY_VARS, tmp_path), "terraform")
     assert topo.cluster.name == "tiers-prod" and topo.cluster.profile == "production"
+    assert (topo.email.host, topo.email.user) == ("email-smtp.eu-west-1.amazonaws.com", "AKIAEXAMPLE")
     assert [(n.role, n.name, n.endpoint) for n in topo] == [
         ("lb", "lb", "10.40.0.10:80"),
         ("web", "web1", "10.40.128.10:8000"),

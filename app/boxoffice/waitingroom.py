@@ -163,7 +163,9 @@ def admit(event_id: int, wait: bool = False) -> dict[str, Any] | None:
             admitted_through=onsale.admitted_through, last_admission_at=onsale.last_admission_at
         )
         snap = _snapshot(onsale, counts, left)
-    cache.set(snapshot_key(event_id), json.dumps(snap), SNAPSHOT_TTL_S)
+        # Stored while the pass lock is held, so a slower earlier pass can never overwrite a later
+        # snapshot (positions only ever go down).
+        cache.set(snapshot_key(event_id), json.dumps(snap), SNAPSHOT_TTL_S)
     return snap
 
 

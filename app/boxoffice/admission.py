@@ -3,7 +3,8 @@
 Two tokens, both ``django.core.signing`` (HMAC-SHA256 over JSON with a timestamp, keyed by SECRET_KEY and
 a salt of their own, so one can never pass for the other):
 
-- a *place* token, from joining: names the event, the buyer and their queue entry; polls present it;
+- a *place* token, from joining: names the event, the buyer, their queue entry and (once it has one) its
+  ordinal, so a poll can answer a waiting buyer from the cached snapshot alone; polls present it;
 - an *admission* token, from a poll once admitted: names the event, the buyer and a one-time admission id,
   which the purchase consumes in its own transaction (a replay finds it used). It expires with the
   onsale's admission_ttl_s.
@@ -59,8 +60,12 @@ class NoOnsale(PurchaseError):
     code = "no_onsale"
 
 
-def sign_place(event_id: int, user_id: int, entry_id: int) -> str:
-    return signing.dumps({"e": event_id, "u": user_id, "q": entry_id}, salt=PLACE_SALT)
+def sign_place(event_id: int, user_id: int, entry_id: int, ordinal: int | None) -> str:
+    """The place token; ``ordinal`` once the place has one (arrivals before the opening get it later)."""
+    data = {"e": event_id, "u": user_id, "q": entry_id}
+    if ordinal is not None:
+        data["o"] = ordinal
+    return signing.dumps(data, salt=PLACE_SALT)
 
 
 def sign_admission(event_id: int, user_id: int, admission_id: uuid.UUID) -> str:
@@ -87,12 +92,12 @@ def _load(token: Any, salt: str, max_age: int, event_id: int, user_id: int, what
     return data
 
 
-def read_place(token: Any, event_id: int, user_id: int) -> int:
-    """The queue entry id of a valid place token; TokenRefused otherwise."""
+def read_place(token: Any, event_id: int, user_id: int) -> tuple[int, int | None]:
+    """(queue entry id, ordinal or None) of a valid place token; TokenRefused otherwise."""
     data = _load(token, PLACE_SALT, PLACE_MAX_AGE_S, event_id, user_id, "queue")
-    if not isinstance(data.get("q"), int):
+    if not isinstance(data.get("q"), int) or not isinstance(data.get("o", 0), int):
         raise TokenRefused(event_id, "the queue token names no place")
-    return data["q"]
+    return data["q"], data.get("o")
 
 
 def read_admission(token: Any, event_id: int, user_id: int, max_age: int) -> uuid.UUID:

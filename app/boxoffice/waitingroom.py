@@ -185,11 +185,14 @@ def _snapshot(onsale: Onsale, counts: dict[str, int], left: int) -> dict[str, An
 
 
 def snapshot(event_id: int) -> dict[str, Any] | None:
-    """The onsale as polls see it: memcached's copy, refreshed by a pass about once a second."""
+    """The onsale as polls see it: memcached's copy, refreshed by a pass about once a second (the first
+    poll to find it a second old runs the pass, if it wins the gate key)."""
     raw = cache.get(snapshot_key(event_id))
     snap = json.loads(raw) if isinstance(raw, str) else None
-    stale = snap is None or time.time() - snap["at"] > SNAPSHOT_STALE_S
-    if cache.add(_pass_gate_key(event_id), "1", PASS_INTERVAL_S) or stale:
+    age = time.time() - snap["at"] if snap else math.inf
+    if age > SNAPSHOT_STALE_S or (
+        age >= PASS_INTERVAL_S and cache.add(_pass_gate_key(event_id), "1", PASS_INTERVAL_S)
+    ):
         snap = admit(event_id) or snap
     # Nothing cached and another node's pass running: wait for it (a few ms) rather than answer blind.
     return snap or admit(event_id, wait=True)
@@ -199,36 +202,16 @@ def _estimate(position: int, rate: int) -> int:
     return math.ceil(position / max(1, rate))
 
 
-def poll(event_id: int, user: Any, token: Any) -> dict[str, Any]:
-    """What a buyer holding ``token`` is told: waiting (position), admitted (admission token), done..."""
-    entry_id = admission.read_place(token, event_id, user.pk)
-    snap = snapshot(event_id)
-    if snap is None:
-        raise admission.NoOnsale(f"event {event_id} has no onsale")
-    # The buyer's own row: one primary-key read, from a replica when one is caught up with the join.
-    entry = QueueEntry.objects.filter(pk=entry_id, user=user, onsale_id=event_id).first()
-    if entry is None:
-        raise admission.TokenRefused(event_id, "that place is no longer in this queue: join again")
-    now = timezone.now()
-    if entry.state == QueueEntry.DONE:
-        return {"state": "done", "message": "you have bought your tickets: see /api/orders"}
+def _closed(snap: dict[str, Any]) -> dict[str, Any] | None:
     if not snap["enabled"]:
         return {"state": "open", "message": "the waiting room is off: buy directly"}
     if snap["tickets_left"] <= 0:
         return {"state": "sold_out", "message": "sold out"}
-    if entry.state == QueueEntry.ADMITTED and entry.expires_at > now:
-        return {
-            "state": "admitted",
-            "admission": admission.sign_admission(event_id, user.pk, entry.admission_id),
-            "expires_in_s": int((entry.expires_at - now).total_seconds()),
-            "purchase_url": f"/api/events/{event_id}/orders",
-        }
-    if entry.state in (QueueEntry.ADMITTED, QueueEntry.EXPIRED):
-        return {"state": "expired", "message": "your admission timed out: join again (POST) for a new place"}
-    if entry.ordinal is None:
-        opens_in = max(0.0, snap["opens_at"] - time.time())
-        return {"state": "waiting", "position": None, "opens_in_s": round(opens_in, 1), "poll_after_s": 1}
-    position = max(1, entry.ordinal - snap["admitted_through"])
+    return None
+
+
+def _waiting(ordinal: int, snap: dict[str, Any]) -> dict[str, Any]:
+    position = max(1, ordinal - snap["admitted_through"])
     wait = _estimate(position, snap["rate"])
     return {
         "state": "waiting",
@@ -236,6 +219,54 @@ def poll(event_id: int, user: Any, token: Any) -> dict[str, Any]:
         "estimated_wait_s": wait,
         "poll_after_s": max(1, min(MAX_POLL_AFTER_S, wait // 3)),
     }
+
+
+def poll(event_id: int, user_id: int, token: Any) -> dict[str, Any]:
+    """What a buyer holding ``token`` is told: waiting (position), admitted (admission token), done...
+
+    A place still behind everyone admitted is answered from the token and the cached snapshot alone (no
+    database); otherwise the buyer's own row is read, by primary key, from a replica when one has caught up.
+    """
+    entry_id, ordinal = admission.read_place(token, event_id, user_id)
+    snap = snapshot(event_id)
+    if snap is None:
+        raise admission.NoOnsale(f"event {event_id} has no onsale")
+    if ordinal is not None and ordinal > snap["admitted_through"]:
+        # Never admitted, so never bought: the snapshot says all there is to say.
+        return _closed(snap) or _waiting(ordinal, snap)
+    entry = QueueEntry.objects.filter(pk=entry_id, user_id=user_id, onsale_id=event_id).first()
+    if entry is None:
+        raise admission.TokenRefused(event_id, "that place is no longer in this queue: join again")
+    answer = _answer(event_id, user_id, entry, snap)
+    if entry.ordinal is not None and entry.ordinal != ordinal:
+        # The place got its ordinal (the opening shuffle): a token that carries it spares later polls the DB.
+        answer["token"] = admission.sign_place(event_id, user_id, entry.pk, entry.ordinal)
+    return answer
+
+
+def _answer(event_id: int, user_id: int, entry: QueueEntry, snap: dict[str, Any]) -> dict[str, Any]:
+    now = timezone.now()
+    if entry.state == QueueEntry.DONE:
+        return {"state": "done", "message": "you have bought your tickets: see /api/orders"}
+    closed = _closed(snap)
+    if closed:
+        return closed
+    if entry.state == QueueEntry.ADMITTED and entry.expires_at > now:
+        return {
+            "state": "admitted",
+            "admission": admission.sign_admission(event_id, user_id, entry.admission_id),
+            "expires_in_s": int((entry.expires_at - now).total_seconds()),
+            "purchase_url": f"/api/events/{event_id}/orders",
+        }
+    if entry.state in (QueueEntry.ADMITTED, QueueEntry.EXPIRED):
+        return {"state": "expired", "message": "your admission timed out: join again (POST) for a new place"}
+    if entry.ordinal is None:
+        opens_in = max(0.0, snap["opens_at"] - time.time())
+        # Come back just after the opening, spread over a second or two so the early crowd's first polls do
+        # not all land in the same instant.
+        after = min(MAX_POLL_AFTER_S, math.ceil(opens_in) + secrets.randbelow(3))
+        return {"state": "waiting", "position": None, "opens_in_s": round(opens_in, 1), "poll_after_s": after}
+    return _waiting(entry.ordinal, snap)
 
 
 def onsale_on(event_id: int) -> bool:

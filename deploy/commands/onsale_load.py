@@ -152,6 +152,7 @@ class _Run:
 
     def answer(self, b: Buyer, i: int, state: dict[str, Any]) -> None:
         now = time.monotonic()
+        b.token = state.get("token", b.token)  # a place that got its ordinal comes with a fresher token
         if state["state"] == "waiting":
             if state.get("position") is not None:
                 b.positions.append(state["position"])

@@ -92,8 +92,9 @@ def assert_fair(event_id: int) -> None:
 
 
 def test_a_surge_of_1000_buyers_for_200_tickets(cluster: Cluster) -> None:
-    event_id = make_onsale(200, checkout=50, rate=50, opens_in=3)
     buyers = seed_buyers(1000)
+    # Opens ~2 s into the 5 s of arrivals (create_event itself takes about a second).
+    event_id = make_onsale(200, checkout=50, rate=50, opens_in=3)
     surge = onsale_load.run(
         lb_address(cluster), event_id, buyers, waiting_room=True, arrival_window_s=5, deadline_s=100
     )
@@ -171,8 +172,8 @@ def test_forged_replayed_foreign_and_expired_tokens_are_refused(cluster: Cluster
 
 
 def test_killing_a_web_and_a_queue_node_mid_onsale_loses_no_place(cluster: Cluster) -> None:
-    event_id = make_onsale(60, checkout=10, rate=10, opens_in=1)
     buyers = seed_buyers(300)
+    event_id = make_onsale(60, checkout=10, rate=10, opens_in=1)
     api = RuntimeAPI(cluster.paths.haproxy_admin_sock)
     victims = [("web", "web1"), ("queue", "queue1")]
 
@@ -185,8 +186,10 @@ def test_killing_a_web_and_a_queue_node_mid_onsale_loses_no_place(cluster: Clust
         for _backend, name in victims:
             deploy_cli("start", name)
         places.update(before)
+        at_kill.append(sold(event_id)[0])
 
     places: dict[int, int] = {}
+    at_kill: list[int] = []
     killer = threading.Thread(target=chaos)
     killer.start()
     try:
@@ -198,6 +201,7 @@ def test_killing_a_web_and_a_queue_node_mid_onsale_loses_no_place(cluster: Clust
         for backend, name in victims:
             wait_until(lambda b=backend, n=name: api.server(b, n).status.startswith("UP"), f"{name} UP", 40)
     outcomes = surge.outcomes()
+    assert at_kill and at_kill[0] < 60, "the sale was over before the nodes came back: not mid-onsale"
     assert outcomes["bought"] == 60 and outcomes["sold_out"] == 240, (outcomes, surge.statuses)
     assert sold(event_id) == (60, 60)
     # No buyer lost or changed place: the line is where it was before the kill, and nobody's token stopped

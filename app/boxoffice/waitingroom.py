@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from boxoffice import admission
 from boxoffice.models import Event, Onsale, QueueEntry
+from boxoffice.queueing import MAX_POLL_AFTER_S, admission_budget, closed, waiting
 
 PRIMARY = "default"
 # Two-key advisory lock namespace of the admission pass (the second key is the event id).
@@ -41,8 +42,6 @@ PASS_INTERVAL_S = 1
 # A snapshot older than this triggers a pass even if the gate key says one ran (the cache lost it).
 SNAPSHOT_STALE_S = 3.0
 SNAPSHOT_TTL_S = 60
-# Buyers are told to poll again after this long at most, however far back in line.
-MAX_POLL_AFTER_S = 10
 
 ENTRY = QueueEntry._meta.db_table
 EVENT = Event._meta.db_table
@@ -134,9 +133,9 @@ def admit(event_id: int, wait: bool = False) -> dict[str, Any] | None:
             budget = 0
             if onsale.enabled and onsale.shuffled and left > 0:
                 last = onsale.last_admission_at
-                elapsed = min(1.0, (now - last).total_seconds()) if last else 1.0
-                room = onsale.checkout_capacity - counts.get(QueueEntry.ADMITTED, 0)
-                budget = max(0, min(room, int(onsale.admission_rate * elapsed)))
+                elapsed = (now - last).total_seconds() if last else None
+                active = counts.get(QueueEntry.ADMITTED, 0)
+                budget = admission_budget(onsale.checkout_capacity, active, onsale.admission_rate, elapsed)
             if budget:
                 # The next waiting places in line; SKIP LOCKED: a row a join is changing waits for the next pass.
                 cur.execute(
@@ -198,29 +197,6 @@ def snapshot(event_id: int) -> dict[str, Any] | None:
     return snap or admit(event_id, wait=True)
 
 
-def _estimate(position: int, rate: int) -> int:
-    return math.ceil(position / max(1, rate))
-
-
-def _closed(snap: dict[str, Any]) -> dict[str, Any] | None:
-    if not snap["enabled"]:
-        return {"state": "open", "message": "the waiting room is off: buy directly"}
-    if snap["tickets_left"] <= 0:
-        return {"state": "sold_out", "message": "sold out"}
-    return None
-
-
-def _waiting(ordinal: int, snap: dict[str, Any]) -> dict[str, Any]:
-    position = max(1, ordinal - snap["admitted_through"])
-    wait = _estimate(position, snap["rate"])
-    return {
-        "state": "waiting",
-        "position": position,
-        "estimated_wait_s": wait,
-        "poll_after_s": max(1, min(MAX_POLL_AFTER_S, wait // 3)),
-    }
-
-
 def poll(event_id: int, user_id: int, token: Any) -> dict[str, Any]:
     """What a buyer holding ``token`` is told: waiting (position), admitted (admission token), done...
 
@@ -233,7 +209,7 @@ def poll(event_id: int, user_id: int, token: Any) -> dict[str, Any]:
         raise admission.NoOnsale(f"event {event_id} has no onsale")
     if ordinal is not None and ordinal > snap["admitted_through"]:
         # Never admitted, so never bought: the snapshot says all there is to say.
-        return _closed(snap) or _waiting(ordinal, snap)
+        return closed(snap) or waiting(ordinal, snap)
     entry = QueueEntry.objects.filter(pk=entry_id, user_id=user_id, onsale_id=event_id).first()
     if entry is None:
         raise admission.TokenRefused(event_id, "that place is no longer in this queue: join again")
@@ -248,9 +224,9 @@ def _answer(event_id: int, user_id: int, entry: QueueEntry, snap: dict[str, Any]
     now = timezone.now()
     if entry.state == QueueEntry.DONE:
         return {"state": "done", "message": "you have bought your tickets: see /api/orders"}
-    closed = _closed(snap)
-    if closed:
-        return closed
+    shut = closed(snap)
+    if shut:
+        return shut
     if entry.state == QueueEntry.ADMITTED and entry.expires_at > now:
         return {
             "state": "admitted",
@@ -266,7 +242,7 @@ def _answer(event_id: int, user_id: int, entry: QueueEntry, snap: dict[str, Any]
         # not all land in the same instant.
         after = min(MAX_POLL_AFTER_S, math.ceil(opens_in) + secrets.randbelow(3))
         return {"state": "waiting", "position": None, "opens_in_s": round(opens_in, 1), "poll_after_s": after}
-    return _waiting(entry.ordinal, snap)
+    return waiting(entry.ordinal, snap)
 
 
 def onsale_on(event_id: int) -> bool:

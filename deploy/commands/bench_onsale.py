@@ -22,6 +22,9 @@ SURGE_BUYERS = 1000
 TICKETS = 200
 ARRIVAL_WINDOW_S = 5.0
 DEADLINE_S = 90.0
+# Buyers in flight at once (the load generator's threads): enough that, with the waiting room off, the
+# whole crowd reaches the load balancer at once, as it would in the wild.
+CLIENTS = 250
 # On this box two web nodes of one worker each sell ~10 tickets/s: admit about that many.
 CHECKOUT_CAPACITY = 20
 ADMISSION_RATE = 10
@@ -129,7 +132,7 @@ def onsale(cluster: Cluster, progress: Progress) -> list[str]:
         with progress.step(f"surge with the waiting room {name} ({SURGE_BUYERS} buyers, {TICKETS} tickets)"):
             surge = onsale_load.run(
                 target, event_id, fresh, waiting_room=waiting_room, arrival_window_s=ARRIVAL_WINDOW_S,
-                deadline_s=DEADLINE_S,
+                deadline_s=DEADLINE_S, threads=CLIENTS,
             )  # fmt: skip
         results[name] = figures(surge)
     write_chart(cluster.paths.repo / "docs" / CHART, results["off"], results["on"])
@@ -143,7 +146,7 @@ def onsale(cluster: Cluster, progress: Progress) -> list[str]:
         "## Onsale: the same surge with the waiting room off and on",
         "",
         f"{SURGE_BUYERS} buyers (sessions made by `seed_buyers`) arrive evenly within {ARRIVAL_WINDOW_S:.0f} s "
-        f"for {TICKETS} tickets, through the load balancer; 4 browsers ask `/api/events` throughout. Off: each "
+        f"for {TICKETS} tickets, through the load balancer ({CLIENTS} client threads); 4 browsers ask `/api/events` throughout. Off: each "
         f"buyer posts its purchase on arrival. On: join, poll, buy when admitted (checkout capacity "
         f"{CHECKOUT_CAPACITY}, {ADMISSION_RATE} admissions/s). Busy 503s (HAProxy's page, Retry-After) are "
         "retried when told, with the same Idempotency-Key. Checkout = the successful purchase request.",

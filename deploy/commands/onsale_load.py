@@ -222,7 +222,7 @@ def run(
     waiting_room: bool,
     arrival_window_s: float,
     deadline_s: float,
-    threads: int = 48,
+    threads: int = 64,
     browsers: int = 4,
     browse_path: str = "/api/events",
 ) -> Surge:

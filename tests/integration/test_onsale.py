@@ -210,3 +210,66 @@ def test_killing_a_web_and_a_queue_node_mid_onsale_loses_no_place(cluster: Clust
     assert places and all(after[user] == ordinal for user, ordinal in places.items())
     assert not [b.refused for b in buyers if "token_refused" in b.refused]
     assert all(b.positions == sorted(b.positions, reverse=True) for b in buyers)
+
+
+def test_with_the_waiting_room_down_its_urls_get_the_busy_page_and_checkout_still_works(
+    cluster: Cluster,
+) -> None:
+    api = RuntimeAPI(cluster.paths.haproxy_admin_sock)
+    queue_nodes = [n.name for n in cluster.topo.by_role("queue")]
+    event_id = make_onsale(5, checkout=5, rate=5)
+    bo = _buyer(cluster)
+    for name in queue_nodes:
+        api.set_state("queue", name, "maint")
+    try:
+        r = bo.get(f"/api/events/{event_id}/queue?token=x")
+        assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0
+        assert onsale_load.BUSY_MARK.decode() in r.text
+        # Checkout and page views have their own nodes: untouched.
+        assert bo.get(f"/api/events/{event_id}").status_code == 200
+        assert _buy(bo, event_id, None).json()["error"] == "admission_required"
+    finally:
+        for name in queue_nodes:
+            api.set_state("queue", name, "ready")
+        for name in queue_nodes:
+            wait_until(lambda n=name: api.server("queue", n).status.startswith("UP"), f"{name} UP", 20)
+
+
+def test_a_crowd_of_logins_does_not_starve_page_views(cluster: Cluster) -> None:
+    """40 logins at once (each ~170 ms of password hashing) queue behind page views, not ahead of them; those
+    still queued after `timeout queue` get the busy page."""
+    base = lb(cluster)
+    login_s: list[float] = []
+    page_s: list[float] = []
+    lock = threading.Lock()
+
+    statuses: list[tuple[int, str]] = []
+
+    def log_in() -> None:
+        started = time.monotonic()
+        r = BoxOffice(base).post("/api/login", json={"username": "demo", "password": "demo"})
+        with lock:
+            login_s.append(time.monotonic() - started)
+            busy = r.status_code == 503 and onsale_load.BUSY_MARK.decode() in r.text
+            statuses.append((r.status_code, r.headers.get("Retry-After", "") if busy else ""))
+
+    logins = [threading.Thread(target=log_in) for _ in range(40)]
+    for t in logins:
+        t.start()
+    time.sleep(0.5)  # the logins fill the web nodes' queue
+    viewer = BoxOffice(base)
+    while any(t.is_alive() for t in logins):
+        started = time.monotonic()
+        assert viewer.get("/api/events").status_code == 200
+        page_s.append(time.monotonic() - started)
+        time.sleep(0.1)
+    for t in logins:
+        t.join()
+    page_s.sort()
+    login_s.sort()
+    assert len(page_s) >= 5, "the logins ended too soon to measure anything"
+    # A login that waited out `timeout queue` got the busy page with Retry-After, nothing else.
+    assert {status for status, _ in statuses} <= {200, 503}, statuses
+    assert all(retry.isdigit() for status, retry in statuses if status == 503), statuses
+    # Page views wait at most for the login in progress on a node; logins wait for each other.
+    assert page_s[len(page_s) * 9 // 10] < login_s[len(login_s) // 2], (page_s, login_s)

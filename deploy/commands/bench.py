@@ -166,7 +166,15 @@ def replace_sections(block: str, fresh: list[str]) -> str:
         chunks[-1].append(line)
     new = {lines[0]: lines for lines in _split(fresh)}
     kept = [new.pop(c[0], c) if c and c[0].startswith("## ") else c for c in chunks]
-    return "\n".join(line for c in [*kept, *new.values()] for line in c)
+    # Each section ends with one blank line, whatever it came with.
+    return "\n".join(line for c in [*kept, *new.values()] for line in [*_trimmed(c), ""])
+
+
+def _trimmed(lines: list[str]) -> list[str]:
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    return lines[:end]
 
 
 def _split(lines: list[str]) -> list[list[str]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..model.topology import Node, RoleSchema
 from ..model.units import ConfigFile
 from .base import Flow, Placement, RenderContext, Role
-from .web import APP_SECRETS, UWSGI_KEYS, uwsgi_files, uwsgi_program, uwsgi_ready, uwsgi_status
+from .web import APP_SECRETS, UWSGI_KEYS, check_nice, uwsgi_files, uwsgi_program, uwsgi_ready, uwsgi_status
 
 
 def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
@@ -22,6 +22,7 @@ ROLE = Role(
     summary="the waiting room's uWSGI nodes: join and poll the onsale queue, apart from checkout",
     schema=RoleSchema(
         keys=UWSGI_KEYS,
+        validate=check_nice,
         # None: the waiting room's URLs go to the web nodes (no isolation, but nothing breaks).
         count=(0, None),
     ),

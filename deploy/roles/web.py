@@ -7,7 +7,7 @@ from pathlib import Path
 from ..clients.probes import Prober
 from ..model.defaults import READYZ_PROBE_TIMEOUT_S
 from ..model.paths import StatePaths
-from ..model.topology import PORT, POSITIVE, REQUIRED, Node, RoleSchema, Schema
+from ..model.topology import PORT, POSITIVE, REQUIRED, Node, RoleSchema, Schema, TopologyError
 from ..model.units import ConfigFile, Program
 from ..render.uwsgi import render_uwsgi
 from .base import Flow, Placement, RenderContext, Role, StatusView
@@ -28,7 +28,19 @@ UWSGI_KEYS: Schema = {
     "max_requests": (POSITIVE, 50000),
     "listen": (POSITIVE, 64),
     "weight": (POSITIVE, 100),
+    # CPU niceness (0-19) of the node's processes. 0 on a host of its own; where several roles share a
+    # box's cores, a higher value lets the others go first (the local topologies' queue nodes).
+    "nice": (int, 0),
 }
+
+
+def check_nice(source: str, nodes: tuple[Node, ...]) -> None:
+    for n in nodes:
+        if isinstance(n.opt("nice"), bool) or not 0 <= n.opt("nice") <= 19:
+            raise TopologyError(
+                f"{source}: [{n.role}.{n.name}] nice: must be a whole number 0-19 (a CPU niceness), "
+                f"got {n.opt('nice')!r}"
+            )
 
 
 def ini_path(paths: StatePaths, node: Node):
@@ -79,6 +91,7 @@ ROLE = Role(
     summary="Django 5.2 under uWSGI; stateless, identical, behind the lb",
     schema=RoleSchema(
         keys=UWSGI_KEYS,
+        validate=check_nice,
         hint='add at least one [web.<name>] table, e.g. [web.web1] address = "127.0.1.1"',
     ),
     priority=50,

@@ -79,11 +79,12 @@ def _shuffle(onsale: Onsale) -> None:
 
 def join(event_id: int, user: Any) -> QueueEntry:
     """The buyer's place in line: a new one, or the one they hold (a timed-out admission goes to the back)."""
-    now = timezone.now()
     with transaction.atomic(using=PRIMARY):
         onsale = Onsale.objects.using(PRIMARY).select_for_update().filter(pk=event_id, enabled=True).first()
         if onsale is None:
             raise admission.NoOnsale(f"event {event_id} has no onsale running: buy directly")
+        # The arrival time is taken holding the row lock, so "before the opening" means "before the shuffle".
+        now = timezone.now()
         if not onsale.shuffled and now >= onsale.opens_at:
             _shuffle(onsale)
         entry = QueueEntry.objects.using(PRIMARY).filter(onsale=onsale, user=user).first()

@@ -1,5 +1,6 @@
 """The onsale waiting room on the real cluster (docs/ONSALE.md): a surge of 1,000 buyers for 200 tickets,
-fair order, tokens that cannot be forged, reused or kept past their time, and a node killed mid-sale.
+fair order, tokens that cannot be forged, reused or kept past their time, a node killed mid-sale, the busy
+page, logins behind page views, and the organizer's live view.
 
 Buyers are made with sessions by `manage.py seed_buyers` (1,000 PBKDF2 logins would take minutes here);
 everything else goes through the load balancer as a real buyer's requests would.
@@ -8,12 +9,14 @@ everything else goes through the load balancer as a real buyer's requests would.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
 from datetime import datetime
 
 import pytest
+import requests
 
 from deploy.clients.haproxy import RuntimeAPI
 from deploy.commands import onsale_load
@@ -293,3 +296,29 @@ def test_a_crowd_of_logins_does_not_starve_page_views(cluster: Cluster) -> None:
     assert all(retry.isdigit() for status, retry in statuses if status == 503), statuses
     # Page views wait at most for the login in progress on a node; logins wait for each other.
     assert page_s[len(page_s) * 9 // 10] < login_s[len(login_s) // 2], (page_s, login_s)
+
+
+def test_organizers_see_the_line_admitted_and_sell_through_in_the_admin(cluster: Cluster) -> None:
+    event_id = make_onsale(5, checkout=2, rate=2)
+    title = manage_py(f"from boxoffice.models import Event; print(Event.objects.get(pk={event_id}).title)")
+    buyers = [_buyer(cluster) for _ in range(4)]
+    _token, state = _admitted(buyers[0], event_id)
+    assert _buy(buyers[0], event_id, state["admission"]).status_code == 201
+    for bo in buyers[1:]:
+        assert bo.post(f"/api/events/{event_id}/queue", headers={"X-CSRFToken": bo.csrf}).status_code == 201
+    admitted = sum(
+        1 for r in entries(event_id)["rows"] if r["state"] == "admitted"
+    )  # the pass may have admitted one or two more
+    admin = requests.Session()
+    admin.get(f"{lb(cluster)}/admin/login/")
+    admin.post(
+        f"{lb(cluster)}/admin/login/?next=/admin/",
+        data={"username": "organizer", "password": "organizer", "next": "/admin/",
+              "csrfmiddlewaretoken": admin.cookies["csrftoken"]},
+    )  # fmt: skip
+    page = admin.get(f"{lb(cluster)}/admin/boxoffice/onsale/")
+    assert page.status_code == 200 and 'http-equiv="refresh"' in page.text
+    row = next(r for r in page.text.split("<tr")[1:] if title in r)
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)]
+    # event, enabled, opens at, capacity, rate | in line, admitted now, bought, sell-through
+    assert cells[-4:] == [str(3 - admitted), str(admitted), "1", "1/5 (20%)"], cells

@@ -113,10 +113,10 @@ def admit(event_id: int, wait: bool = False) -> dict[str, Any] | None:
                 cur.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [PASS_LOCK_NS, event_id])
                 if not cur.fetchone()[0]:
                     return None
-        now = timezone.now()
         onsale = Onsale.objects.using(PRIMARY).select_for_update().filter(pk=event_id).first()
         if onsale is None:
             return None
+        now = timezone.now()  # holding the row lock, as joins take theirs
         if onsale.enabled and not onsale.shuffled and now >= onsale.opens_at:
             _shuffle(onsale)
         with connections[PRIMARY].cursor() as cur:

@@ -12,6 +12,7 @@ from pathlib import Path
 from .clients import probes
 from .clients.transport import TransportError
 from .commands import backup, lifecycle, restore_drill, rolling
+from .commands.bench import SECTIONS as BENCH_SECTIONS
 from .commands.bench import run as run_bench
 from .commands.context import Cluster
 from .commands.django_ops import django_env, manage, manage_argv
@@ -79,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", help="bounded load runs against the running cluster -> docs/BENCHMARKS.md"
     )
     bench.add_argument("--out", default=str(REPO / "docs" / "BENCHMARKS.md"))
+    bench.add_argument(
+        "--only", action="append", choices=sorted(BENCH_SECTIONS),
+        help="run only this section (repeatable); the others' figures are kept as they are",
+    )  # fmt: skip
     logs = sub.add_parser("logs", help="recent log lines of one node or all")
     logs.add_argument("node", nargs="?")
     logs.add_argument("-n", "--lines", type=int, default=30)
@@ -296,7 +301,7 @@ def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) ->
         case "failover":
             print(f"the primary is now {failover(cluster, args.to).name}")
         case "bench":
-            print(run_bench(cluster, Path(args.out)))
+            print(run_bench(cluster, Path(args.out), args.only))
         case "logs":
             return logs(cluster, args.node, args.lines, args.follow)
         case "stop" | "start" | "restart" | "kill":

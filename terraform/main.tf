@@ -192,6 +192,24 @@ module "worker" {
   topology_parameter_arn = local.topology_parameter_arn
 }
 
+# The onsale waiting room's nodes: the same Django release as the web nodes, on hosts of their own.
+module "queue" {
+  source                 = "./modules/web"
+  tags                   = local.tags
+  name                   = var.name
+  role                   = "queue"
+  ami_id                 = local.ami_id
+  node_count             = var.queue_count
+  instance_type          = var.queue_instance_type
+  subnet_ids             = module.network.private_subnet_ids
+  security_group_id      = module.network.security_group_ids["queue"]
+  user_data              = local.user_data["queue"]
+  read_secret            = local.role_packages["queue"].secret
+  bucket_arns            = values(module.storage.bucket_arns)
+  secret_arn             = aws_secretsmanager_secret.cluster.arn
+  topology_parameter_arn = local.topology_parameter_arn
+}
+
 module "database" {
   source                 = "./modules/database"
   tags                   = local.tags
@@ -256,6 +274,7 @@ locals {
     lb_ip          = module.lb.private_ip
     web            = [for n in module.web.nodes : { name = n.name, ip = n.private_ip }]
     web_processes  = var.web_processes
+    queue          = [for n in module.queue.nodes : { name = n.name, ip = n.private_ip }]
     db             = [for n in module.database.db_nodes : { name = n.name, ip = n.private_ip, role = n.role }]
     etcd           = [for n in module.database.etcd_nodes : { name = n.name, ip = n.private_ip }]
     dbproxy_ip     = module.database.dbproxy_private_ip

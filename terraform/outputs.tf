@@ -48,6 +48,11 @@ output "web_nodes" {
   value       = module.web.nodes
 }
 
+output "queue_nodes" {
+  description = "Waiting-room nodes: name, private IP, instance ID (aws ssm start-session --target <id>)."
+  value       = module.queue.nodes
+}
+
 output "worker_nodes" {
   description = "Background-task worker nodes: name, private IP, instance ID (aws ssm start-session --target <id>)."
   value       = module.worker.nodes

@@ -151,6 +151,28 @@ variable "worker_instance_type" {
   }
 }
 
+variable "queue_count" {
+  type        = number
+  description = "Number of waiting-room nodes (queue1..queueN, docs/ONSALE.md) in the private subnets; 0 sends the queue URLs to the web nodes."
+  default     = 1
+
+  validation {
+    condition     = var.queue_count >= 0 && floor(var.queue_count) == var.queue_count
+    error_message = "queue_count must be a whole number >= 0."
+  }
+}
+
+variable "queue_instance_type" {
+  type        = string
+  description = "EC2 instance type of the waiting-room nodes (cheap polls: small is enough)."
+  default     = "t3.small"
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]+\\.[a-z0-9]+$", var.queue_instance_type))
+    error_message = "queue_instance_type must look like t3.small."
+  }
+}
+
 variable "media_instance_type" {
   type        = string
   description = "EC2 instance type of the nginx media host."

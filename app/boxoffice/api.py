@@ -28,6 +28,7 @@ from boxoffice.validation import (
     validate_idempotency_key,
     validate_quantity,
 )
+from boxoffice.waitingroom import admission_check
 from guard.origin import login_refusal
 
 View = Callable[..., HttpResponse]
@@ -129,7 +130,8 @@ def create_order_view(request: HttpRequest, event_id: int) -> HttpResponse:
     if "quantity" not in data:
         raise InvalidInput("quantity", "quantity is required")
     quantity = validate_quantity(data["quantity"])
-    order, created = place_order(request.user, event_id, quantity, key)
+    check = admission_check(event_id, request.user, request.headers.get("Admission-Token"))
+    order, created = place_order(request.user, event_id, quantity, key, admission=check)
     response = JsonResponse(order_json(order), status=201)
     if not created:
         response["Idempotent-Replayed"] = "true"

@@ -101,3 +101,68 @@ class Order(models.Model):
     @property
     def total(self) -> Decimal:
         return self.unit_price * self.quantity
+
+
+class Onsale(models.Model):
+    """An event sold through the waiting room (docs/ONSALE.md): while enabled, buying needs an admission.
+
+    The organizer sets the first four fields; the admission pass (boxoffice.waitingroom) keeps the rest,
+    always on the primary under this row's lock.
+    """
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, primary_key=True, related_name="onsale")
+    enabled = models.BooleanField(
+        default=True, help_text="While on, buying needs an admission from the queue."
+    )
+    opens_at = models.DateTimeField(
+        help_text="Arrivals before this are shuffled into a random order at opening."
+    )
+    checkout_capacity = models.PositiveIntegerField(
+        default=100, validators=[MinValueValidator(1)], help_text="Buyers admitted to checkout at once."
+    )
+    admission_rate = models.PositiveIntegerField(
+        default=20, validators=[MinValueValidator(1)], help_text="Admissions per second, at most."
+    )
+    admission_ttl_s = models.PositiveIntegerField(
+        default=300, validators=[MinValueValidator(1)], help_text="Seconds an admitted buyer has to buy."
+    )
+    # Kept by the admission pass: the pre-opening arrivals are in their random order; the number of
+    # places given out (ordinals are dense, 1..last_ordinal); every place up to admitted_through has
+    # left the waiting state; when the last admissions were given (the rate's clock).
+    shuffled = models.BooleanField(default=False, editable=False)
+    last_ordinal = models.PositiveIntegerField(default=0, editable=False)
+    admitted_through = models.PositiveIntegerField(default=0, editable=False)
+    last_admission_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    def __str__(self) -> str:
+        return f"Onsale of {self.event}"
+
+
+class QueueEntry(models.Model):
+    """One buyer's place in an onsale's line."""
+
+    WAITING, ADMITTED, DONE, EXPIRED = "waiting", "admitted", "done", "expired"
+    STATES = [(s, s) for s in (WAITING, ADMITTED, DONE, EXPIRED)]
+
+    onsale = models.ForeignKey(Onsale, on_delete=models.CASCADE, related_name="entries")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    joined_at = models.DateTimeField()
+    # The place in line (1 = first). NULL for an arrival before the opening until the opening shuffle.
+    ordinal = models.PositiveIntegerField(null=True, blank=True)
+    state = models.CharField(max_length=8, choices=STATES, default=WAITING)
+    # The one-time admission: consumed (state DONE) in the purchase's transaction.
+    admission_id = models.UUIDField(null=True, blank=True, unique=True)
+    admitted_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "queue entries"
+        constraints = [
+            models.UniqueConstraint(fields=["onsale", "user"], name="queue_one_place_per_buyer"),
+            models.UniqueConstraint(fields=["onsale", "ordinal"], name="queue_ordinal_unique"),
+        ]
+        # The admission pass's "next waiting in order" and the counts by state.
+        indexes = [models.Index(fields=["onsale", "state", "ordinal"], name="queue_state_ordinal")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} at {self.ordinal} of {self.onsale_id} ({self.state})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -42,7 +43,9 @@ def _within_cap(user: Any, event_id: int, quantity: int, cap: int) -> None:
         )
 
 
-def place_order(user: Any, event_id: int, quantity: int, key: str) -> tuple[Order, bool]:
+def place_order(
+    user: Any, event_id: int, quantity: int, key: str, admission: Callable[[], None] | None = None
+) -> tuple[Order, bool]:
     """(order, created). A replayed key returns the first order; raises PurchaseError subclasses.
 
     All on the primary, in one transaction: a conditional UPDATE takes the seats only if they are left
@@ -52,12 +55,17 @@ def place_order(user: Any, event_id: int, quantity: int, key: str) -> tuple[Orde
 
     The writes name no alias on purpose: they go through the router's db_for_write (always the primary),
     which is how dbrouter learns that this request wrote and records its LSN for read-your-writes.
+
+    ``admission`` (boxoffice.waitingroom.admission_check) runs first in the transaction: during an onsale
+    it consumes the buyer's one-time admission, so the admission is used if and only if the order commits.
     """
     existing = _existing(user, event_id, quantity, key)
     if existing is not None:
         return existing, False
     try:
         with transaction.atomic(using=PRIMARY):
+            if admission is not None:
+                admission()
             events = Event.objects.filter(pk=event_id, published=True)
             taken = events.filter(capacity__gte=F("tickets_sold") + quantity).update(
                 tickets_sold=F("tickets_sold") + quantity

@@ -1,11 +1,13 @@
 from django.urls import path
 
-from boxoffice import api, media_views, views
+from boxoffice import api, media_views, queue_views, views
 
 urlpatterns = [
     path("", views.event_list, name="event-list"),
     path("events/<int:event_id>/", views.event_detail, name="event-detail"),
     path("events/<int:event_id>/buy", views.buy, name="buy"),
+    # The waiting room (served by the queue nodes: the LB routes these two paths there).
+    path("events/<int:event_id>/queue", queue_views.waiting_page, name="waiting-page"),
     path("orders/", views.my_orders, name="my-orders"),
     path("orders/<int:order_id>/ticket.pdf", media_views.ticket_pdf, name="ticket-pdf"),
     path("organizer/events/<int:event_id>/image", media_views.event_image_upload, name="event-image-upload"),
@@ -16,5 +18,6 @@ urlpatterns = [
     path("api/events", api.events_view, name="api-events"),
     path("api/events/<int:event_id>", api.event_view, name="api-event"),
     path("api/events/<int:event_id>/orders", api.create_order_view, name="api-create-order"),
+    path("api/events/<int:event_id>/queue", queue_views.queue_view, name="api-queue"),
     path("api/orders", api.orders_view, name="api-orders"),
 ]

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from boxoffice import caching, listing
+from boxoffice.admission import AdmissionRequired
 from boxoffice.cursors import page_size
 from boxoffice.services import place_order
 from boxoffice.validation import (
@@ -22,6 +23,7 @@ from boxoffice.validation import (
     validate_form_quantity,
     validate_idempotency_key,
 )
+from boxoffice.waitingroom import admission_check, onsale_on
 
 
 def page_context(
@@ -47,6 +49,8 @@ def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
         raise Http404(f"no event {event_id}")
     context = {
         "event": event,
+        # During an onsale the page sends buyers to the waiting room instead of showing the buy form.
+        "onsale": onsale_on(event_id),
         "max_per_order": MAX_PER_ORDER,
         # A fresh key per rendered form: a double-click or a resubmitted POST buys once.
         "idempotency_key": uuid.uuid4().hex,
@@ -60,7 +64,11 @@ def buy(request: HttpRequest, event_id: int) -> HttpResponse:
     try:
         quantity = validate_form_quantity(request.POST.get("quantity"))
         key = validate_idempotency_key(request.POST.get("idempotency_key"))
-        order, created = place_order(request.user, event_id, quantity, key)
+        check = admission_check(event_id, request.user, request.POST.get("admission"))
+        order, created = place_order(request.user, event_id, quantity, key, admission=check)
+    except AdmissionRequired as exc:
+        messages.error(request, f"Your order was not placed: {exc.message}.")
+        return redirect("waiting-page", event_id=event_id)
     except PurchaseError as exc:
         messages.error(request, f"Your order was not placed: {exc.message}.")
         return redirect("event-detail", event_id=event_id)

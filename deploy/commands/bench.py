@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .bench_edge import edge
 from .bench_media import media_tier
+from .bench_onsale import onsale
 from .context import Cluster
 from .django_ops import manage
 from .progress import Progress
@@ -154,23 +155,63 @@ def data_tier(cluster: Cluster, progress: Progress) -> list[str]:
     ]
 
 
-SECTIONS: list[Section] = [data_tier, media_tier, edge]
+SECTIONS: dict[str, Section] = {"data": data_tier, "media": media_tier, "edge": edge, "onsale": onsale}
 
 
-def run(cluster: Cluster, out: Path) -> str:
+def replace_sections(block: str, fresh: list[str]) -> str:
+    """``block`` (the generated text between the markers) with the "## " sections in ``fresh`` replaced
+    (matched by heading) or, when new, added at the end; the rest is kept as it was."""
+    chunks: list[list[str]] = [[]]
+    for line in block.splitlines():
+        if line.startswith("## "):
+            chunks.append([])
+        chunks[-1].append(line)
+    new = {lines[0]: lines for lines in _split(fresh)}
+    kept = [new.pop(c[0], c) if c and c[0].startswith("## ") else c for c in chunks]
+    # Each section ends with one blank line, whatever it came with.
+    return "\n".join(line for c in [*kept, *new.values()] for line in [*_trimmed(c), ""])
+
+
+def _trimmed(lines: list[str]) -> list[str]:
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    return lines[:end]
+
+
+def _split(lines: list[str]) -> list[list[str]]:
+    out: list[list[str]] = []
+    for line in lines:
+        if line.startswith("## ") or not out:
+            out.append([])
+        out[-1].append(line)
+    return out
+
+
+def run(cluster: Cluster, out: Path, only: list[str] | None = None) -> str:
+    """Run the sections (``only``: those named, replacing just their part of the generated block)."""
     progress = Progress(f"Benchmarks against cluster {cluster.topo.cluster.name!r}")
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    body = [
-        BEGIN,
-        f"_Last run: {when}, cluster `{cluster.topo.cluster.name}`, {len(cluster.topo.by_role('web'))} web nodes; load "
-        "generator on the same 2 cores as the cluster, so absolute numbers are low and ratios are what matter._",
-        "",
-    ]
-    for section in SECTIONS:
-        body += section(cluster, progress)
+    chosen = [SECTIONS[name] for name in only] if only else list(SECTIONS.values())
+    fresh: list[str] = []
+    for section in chosen:
+        fresh += section(cluster, progress)
+    text = out.read_text() if out.exists() else "# Benchmarks\n\nRun with `make bench` (needs `make up`).\n\n"
+    if only and BEGIN in text and END in text:
+        old = text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
+        fresh = [replace_sections(old, [*fresh]).rstrip("\n"), ""]
+        body = [BEGIN, *fresh]
+    else:
+        body = [
+            BEGIN,
+            f"_Last run: {when}, cluster `{cluster.topo.cluster.name}`, {len(cluster.topo.by_role('web'))} web nodes; "
+            "load generator on the same 2 cores as the cluster, so absolute numbers are low and ratios are what "
+            "matter._",
+            "",
+            *fresh,
+        ]
     body.append(END)
     generated = "\n".join(body) + "\n"
-    text = out.read_text() if out.exists() else "# Benchmarks\n\nRun with `make bench` (needs `make up`).\n\n"
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)
         tail = rest.split(END, 1)[1].lstrip("\n")

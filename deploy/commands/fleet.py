@@ -38,7 +38,7 @@ from ..model.paths import REPO, StatePaths, project_python
 from ..model.topology import Node, Topology
 from ..model.units import ConfigFile
 from ..render.templates import render
-from ..roles import load, role_of
+from ..roles import live_followers, load, role_of
 from ..roles.firewall import render_ruleset
 from . import supervision
 from .hosts import HostError, write_if_changed
@@ -249,11 +249,12 @@ class Fleet:
         self.install(node, release.version)  # the config changed: its supervisord restarts the program
 
     def install_running(self, nodes: Iterable[Node]) -> None:
-        """Each node's host gets the release the node runs (web nodes their own, workers the live one) and
+        """Each node's host gets the release the node runs (web nodes their own, workers and queue nodes the live
+        one) and
         node-install again."""
         store = self.cluster.releases
         live = store.live() or ""
-        running = {**{n.name: live for n in self.topo.by_role("worker")}, **store.node_versions()}
+        running = {**{n.name: live for n in live_followers(self.topo)}, **store.node_versions()}
         for node in nodes:
             version = running.get(node.name, "")
             if version:
@@ -266,12 +267,12 @@ class Fleet:
         return [n.name for n in self.topo]
 
     def follow_live(self) -> list[str]:
-        workers = self.topo.by_role("worker")
-        if self.cluster.releases.live() is None or not workers:
+        followers = live_followers(self.topo)
+        if self.cluster.releases.live() is None or not followers:
             return []
-        self.install_running(workers)
-        supervision.wait_ready(self, workers)
-        return [n.name for n in workers]
+        self.install_running(followers)
+        supervision.wait_ready(self, followers)
+        return [n.name for n in followers]
 
     def kill(self, node: Node) -> None:
         argv = deploy_argv(self.topology_file, "host-kill", node.name, "--state", str(MOUNTPOINT))

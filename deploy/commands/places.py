@@ -18,6 +18,7 @@ from ..clients.supervisor import Supervisor
 from ..clients.transport import Local, Transport
 from ..model.paths import StatePaths
 from ..model.topology import Node
+from ..roles import live_followers
 from ..roles.nodes import node_files, programs, render_all
 from . import hosts, pki, supervision
 from .progress import Progress
@@ -102,19 +103,26 @@ class Loopback:
         return self.cluster.supervisor.update()
 
     def follow_live(self) -> list[str]:
-        """Re-render and restart the workers on the live release (after a deploy or rollback).
+        """Re-render and restart the nodes that run the live release (workers, queue nodes) after a deploy
+        or rollback.
 
-        Only the programs whose command changed restart; a task cut short is re-queued by the new worker.
-        Returns once every restarted worker runs again: supervisord starts a re-added program on its next
-        tick, after `update` has returned, so a deploy that did not wait here could report success while
-        a worker was not yet running the release it reports.
+        Only the programs whose command or config changed restart; a task cut short is re-queued by the new
+        worker. Returns once every restarted node is ready again: supervisord starts a re-added program on
+        its next tick, after `update` has returned, so a deploy that did not wait here could report success
+        while a node was not yet running the release it reports.
         """
-        workers = self.cluster.topo.by_role("worker")
-        if not workers:
+        followers = live_followers(self.cluster.topo)
+        if not followers:
             return []
-        changed = self.reconfigure()
-        supervision.wait_ready(self, [n for n in workers if n.name in changed])
-        return changed
+        cluster = self.cluster
+        changed_files = hosts.write_files(render_all(cluster.render_context()))
+        changed = set(cluster.supervisor.update())
+        names = {n.name for n in followers}
+        for name in sorted((changed_files & names) - changed):
+            supervision.apply_change(cluster.supervisor, cluster.paths, cluster.topo.node(name))
+            changed.add(name)
+        supervision.wait_ready(self, [n for n in followers if n.name in changed])
+        return sorted(changed)
 
     def teardown(self, progress: Progress) -> None:
         """Programs are stopped: stop supervisord and anything a killed program left behind."""

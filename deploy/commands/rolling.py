@@ -33,6 +33,7 @@ from pathlib import Path
 from ..clients import haproxy, probes
 from ..model.defaults import DRAIN_TIMEOUT_S, READY_TIMEOUT_S, UP_TIMEOUT_S
 from ..render.haproxy import LB_BACKEND
+from ..roles import live_followers
 from ..roles.web import readyz
 from . import migration_guard
 from .context import Cluster
@@ -231,8 +232,8 @@ def deploy(
             release = store.find_same(source) or store.build(source, cluster.paths.venv / "bin" / "python")
             store.check_dependencies(release)
         progress.say(f"release {release.version}")
-        hosts = [*cluster.topo.by_role("web"), *cluster.topo.by_role("worker")]
-        with progress.step("putting the release on the web and worker hosts"):
+        hosts = [*cluster.topo.by_role("web"), *live_followers(cluster.topo)]
+        with progress.step("putting the release on the web, worker and queue hosts"):
             for node in hosts:
                 cluster.place.ship(node, release)
         live = store.live()
@@ -275,7 +276,7 @@ def rollback(cluster: Cluster, options: RolloutOptions) -> str:
             )
         release = store.get(target)
         store.check_dependencies(release)
-        for node in [*cluster.topo.by_role("web"), *cluster.topo.by_role("worker")]:
+        for node in [*cluster.topo.by_role("web"), *live_followers(cluster.topo)]:
             cluster.place.ship(
                 node, release
             )  # a no-op where it is already (always, but after a host rebuild)
@@ -287,9 +288,8 @@ def rollback(cluster: Cluster, options: RolloutOptions) -> str:
 
 
 def _restart_workers(cluster: Cluster, progress: Progress) -> None:
-    if not cluster.topo.by_role("worker"):
+    followers = live_followers(cluster.topo)
+    if not followers:
         return
-    with progress.step(
-        f"restarting workers ({', '.join(n.name for n in cluster.topo.by_role('worker'))}) on the live release"
-    ):
+    with progress.step(f"restarting {', '.join(n.name for n in followers)} on the live release"):
         cluster.place.follow_live()

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..model.topology import Node, Topology
-from ..render.haproxy import LB_BACKEND
+from ..render.haproxy import LB_BACKEND, QUEUE_BACKEND
 from ..roles import role_of
 from ..roles.base import StatusView
 from .backup import status_lines as backup_status
@@ -36,9 +36,9 @@ def rows(cluster: Cluster) -> list[Row]:
             procs.update(found)
     lb = cluster.topo.one("lb")
     try:
-        lb_servers = place.runtime_api(lb, place.host_paths(lb).haproxy_admin_sock, timeout=1).servers(
-            LB_BACKEND
-        )
+        api = place.runtime_api(lb, place.host_paths(lb).haproxy_admin_sock, timeout=1)
+        # Server names are unique across the topology: the web and the waiting room's backends in one map.
+        lb_servers = {**api.servers(LB_BACKEND), **api.servers(QUEUE_BACKEND)}
     except (OSError, RuntimeError):
         lb_servers = {}
     return rows_for(cluster.topo, procs, lambda node: StatusView(place.prober(node), lb_servers))

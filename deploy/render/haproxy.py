@@ -27,6 +27,14 @@ LB_BACKEND = "web"
 # The same web nodes without health checks, used only while every server of LB_BACKEND is down.
 PANIC_BACKEND = "web_panic"
 DBPROXY_BACKEND = "postgres"
+# The onsale waiting room's nodes (role queue), reached only for the queue URLs.
+QUEUE_BACKEND = "queue"
+
+# HAProxy's own 503 page (queue full, queue timeout, no server): one line, no quotes (it is a config string).
+BUSY_PAGE = (
+    "<!doctype html><title>Busy</title><h1>Very busy right now</h1>"
+    "<p>Every server is taken. Nothing was lost: please try again in a few seconds.</p>"
+)
 
 # The stats page's user; its password is the lb_stats_password secret.
 STATS_USER = "admin"
@@ -104,7 +112,8 @@ def render_lb(topo: Topology, paths: StatePaths, secrets: Secrets) -> str:
     """``haproxy-lb.cfg``: HTTP(S) load balancer in front of every web node."""
     lb = topo.one("lb")
     servers = [web_server(w, lb.opt("server_pipeline")) for w in topo.by_role("web")]
-    harakiri = max(w.opt("harakiri_s") for w in topo.by_role("web"))
+    queue_servers = [web_server(q, lb.opt("server_pipeline")) for q in topo.by_role("queue")]
+    harakiri = max(w.opt("harakiri_s") for w in (*topo.by_role("web"), *topo.by_role("queue")))
     acme = lb.opt("acme_challenge_to")
     return render(
         "haproxy/lb.cfg.j2",
@@ -114,6 +123,9 @@ def render_lb(topo: Topology, paths: StatePaths, secrets: Secrets) -> str:
         backend=LB_BACKEND,
         panic_backend=PANIC_BACKEND,
         servers=servers,
+        queue_backend=QUEUE_BACKEND,
+        queue_servers=queue_servers,
+        busy_page=BUSY_PAGE,
         default_server=DEFAULT_SERVER,
         admin_sock=str(paths.haproxy_admin_sock),
         state_file=str(paths.haproxy_server_state),

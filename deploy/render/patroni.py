@@ -105,7 +105,8 @@ def render_patroni(topo: Topology, node: Node, paths: StatePaths, secrets: Secre
             app_verifier(topo, secrets),
         ]
     )
-    app_clients = [n.address for n in (*topo.by_role("web"), *topo.by_role("worker"), topo.one("dbproxy"))]
+    app_nodes = (*topo.by_role("web"), *topo.by_role("queue"), *topo.by_role("worker"), topo.one("dbproxy"))
+    app_clients = [n.address for n in app_nodes]
     return render(
         "db/patroni.yml.j2",
         q=_yaml_str,

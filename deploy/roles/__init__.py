@@ -11,13 +11,14 @@ from pathlib import Path
 
 from ..model import topology as _model
 from ..model.topology import Node, RoleSchema, Topology
-from . import cache, db, dbproxy, etcd, lb, media, s3, web, worker
+from . import cache, db, dbproxy, etcd, lb, media, queue, s3, web, worker
 from .base import Role
 
 # The order topology files list roles in and `up` starts them in (see each role's priority).
 REGISTRY: tuple[Role, ...] = (
     lb.ROLE,
     web.ROLE,
+    queue.ROLE,
     db.ROLE,
     etcd.ROLE,
     dbproxy.ROLE,
@@ -32,6 +33,11 @@ SCHEMAS: dict[str, RoleSchema] = {r.name: r.schema for r in REGISTRY}
 
 def role_of(node: Node) -> Role:
     return ROLES[node.role]
+
+
+def live_followers(topo: Topology) -> list[Node]:
+    """The nodes that run the live release rather than one of their own (Role.follows_live)."""
+    return [n for n in topo if role_of(n).follows_live]
 
 
 def by_priority() -> list[Role]:

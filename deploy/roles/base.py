@@ -155,3 +155,6 @@ class Role:
     strays: Callable[[StatePaths, Node], list[int]] = no_pids
     # The signal that stops a stray cleanly.
     stray_stop_signal: str = "TERM"
+    # Runs the live release's app (not a release of its own, as web nodes do): a deploy or rollback ships
+    # the release to its hosts and re-renders it once the web nodes are switched (workers, queue nodes).
+    follows_live: bool = False

@@ -36,6 +36,7 @@ ROLE = Role(
     ingress=(
         Flow("web", "port", "Django to memcached: cache and sessions"),
         Flow("worker", "port", "task workers invalidate cached pages"),
+        Flow("queue", "port", "waiting room: queue snapshots, the admission pass's lock, sessions"),
     ),
     packages=("memcached",),
     binaries=(MEMCACHED,),

@@ -193,6 +193,7 @@ ROLE = Role(
     ingress=(
         Flow("web", "port", "Django reads from the replicas (and, on RDS, writes to the writer)"),
         Flow("worker", "port", "task workers read from the replicas (and, on RDS, write to the writer)"),
+        Flow("queue", "port", "waiting room polls read entries from the replicas (RDS: writes too)"),
         Flow("dbproxy", "port", "dbproxy to the current leader", PATRONI_MODES),
         Flow("dbproxy", "rest_port", "dbproxy health check on Patroni /primary", PATRONI_MODES),
         Flow("db", "port", "streaming replication and pg_rewind between members", PATRONI_MODES),

@@ -50,6 +50,7 @@ ROLE = Role(
     ingress=(
         Flow("web", "port", "Django writes through dbproxy, which follows the Patroni leader", PATRONI_MODES),
         Flow("worker", "port", "task workers write through dbproxy", PATRONI_MODES),
+        Flow("queue", "port", "waiting room joins and admission passes on the primary", PATRONI_MODES),
     ),
     packages=("haproxy",),
     binaries=(HAPROXY,),

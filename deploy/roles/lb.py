@@ -103,6 +103,10 @@ ROLE = Role(
             "stats_port": (PORT, 8404),
             "maxconn": (POSITIVE, 4096),
             "timeout_queue_s": (POSITIVE, 10),
+            # Requests already waiting for a web (or queue) worker past which new ones get the busy 503 at
+            # once, and the Retry-After every busy 503 carries (docs/OPERATIONS.md "Admission limits").
+            "max_queued": (POSITIVE, 200),
+            "retry_after_s": (POSITIVE, 5),
             # HAProxy threads; 1 leaves the other cores to the web nodes on a shared box.
             "threads": (POSITIVE, 1),
             # Connections per web node beyond its workers: they wait in its listen backlog, so a worker

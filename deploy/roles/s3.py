@@ -57,6 +57,7 @@ ROLE = Role(
     ingress=(
         Flow("web", "port", "Django stores media and signs URLs (on AWS: S3 over HTTPS)"),
         Flow("worker", "port", "task workers read uploads and write tickets (on AWS: S3 over HTTPS)"),
+        Flow("queue", "port", "queue nodes' /readyz checks the storage like any Django node"),
         Flow("media", "port", "nginx fetches media and static objects (on AWS: S3 over HTTPS)"),
         Flow(
             "db",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..clients.probes import Prober
 from ..model.defaults import READYZ_PROBE_TIMEOUT_S
 from ..model.paths import StatePaths
-from ..model.topology import PORT, POSITIVE, REQUIRED, Node, RoleSchema
+from ..model.topology import PORT, POSITIVE, REQUIRED, Node, RoleSchema, Schema, TopologyError
 from ..model.units import ConfigFile, Program
 from ..render.uwsgi import render_uwsgi
 from .base import Flow, Placement, RenderContext, Role, StatusView
@@ -14,22 +16,53 @@ from .base import Flow, Placement, RenderContext, Role, StatusView
 APP_SECRETS = frozenset({"db_app_password", "django_secret_key", "s3_access_key", "s3_secret_key"})
 
 
+# The schema of a uWSGI node running the app (web, and the waiting room's queue nodes).
+UWSGI_KEYS: Schema = {
+    "address": (str, REQUIRED),
+    "port": (PORT, 8000),
+    # HAProxy's /readyz checks: a socket served by a uWSGI worker of its own (render/uwsgi.py).
+    "check_port": (PORT, 8001),
+    "processes": (POSITIVE, 1),
+    "threads": (POSITIVE, 1),
+    "harakiri_s": (POSITIVE, 30),
+    "max_requests": (POSITIVE, 50000),
+    "listen": (POSITIVE, 64),
+    "weight": (POSITIVE, 100),
+    # CPU niceness (0-19) of the node's processes. 0 on a host of its own; where several roles share a
+    # box's cores, a higher value lets the others go first (the local topologies' queue nodes).
+    "nice": (int, 0),
+}
+
+
+def check_nice(source: str, nodes: tuple[Node, ...]) -> None:
+    for n in nodes:
+        if isinstance(n.opt("nice"), bool) or not 0 <= n.opt("nice") <= 19:
+            raise TopologyError(
+                f"{source}: [{n.role}.{n.name}] nice: must be a whole number 0-19 (a CPU niceness), "
+                f"got {n.opt('nice')!r}"
+            )
+
+
 def ini_path(paths: StatePaths, node: Node):
     return paths.conf_file(f"uwsgi-{node.name}.ini")
 
 
-def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
-    app_dir, version = ctx.node_releases.get(node.name, (None, ""))
-    text = render_uwsgi(ctx.topo, node, ctx.paths, ctx.secrets, app_dir, version)
+def uwsgi_files(ctx: RenderContext, node: Node, release: tuple[Path | None, str]) -> list[ConfigFile]:
+    """The node's uWSGI ini running ``release`` (app dir, version; (None, "") = the working tree)."""
+    text = render_uwsgi(ctx.topo, node, ctx.paths, ctx.secrets, *release)
     return [ConfigFile(ini_path(ctx.paths, node), text, 0o600, program=node.name)]
 
 
-def _program(ctx: RenderContext, node: Node) -> Program:
-    # uWSGI with die-on-term: SIGTERM is a graceful stop; harakiri bounds how long it can take.
+def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
+    return uwsgi_files(ctx, node, ctx.node_releases.get(node.name, (None, "")))
+
+
+def uwsgi_program(ctx: RenderContext, node: Node) -> Program:
+    """uWSGI with die-on-term: SIGTERM is a graceful stop; harakiri bounds how long it can take."""
     paths = ctx.paths
     return Program(
         name=node.name,
-        role="web",
+        role=node.role,
         argv=(str(paths.venv / "bin" / "uwsgi"), "--ini", str(ini_path(paths, node))),
         stopwaitsecs=35,
         # uWSGI writes the node's log itself (logto); supervisord keeps only what precedes that.
@@ -42,11 +75,11 @@ def readyz(node: Node, probe: Prober) -> tuple[int, dict[str, str], bytes]:
     return probe.http_get(node.address, node.opt("check_port"), "/readyz", timeout=READYZ_PROBE_TIMEOUT_S)
 
 
-def _ready(node: Node, probe: Prober) -> bool:
+def uwsgi_ready(node: Node, probe: Prober) -> bool:
     return readyz(node, probe)[0] == 200
 
 
-def _status(node: Node, view: StatusView) -> tuple[str, str]:
+def uwsgi_status(node: Node, view: StatusView) -> tuple[str, str]:
     status, headers, _body = readyz(node, view.probe)
     lb = view.lb_servers.get(node.name)
     detail = f"readyz {status}; lb: {lb.summary if lb else '?'}; release {headers.get('x-release') or '?'}"
@@ -57,23 +90,13 @@ ROLE = Role(
     name="web",
     summary="Django 5.2 under uWSGI; stateless, identical, behind the lb",
     schema=RoleSchema(
-        keys={
-            "address": (str, REQUIRED),
-            "port": (PORT, 8000),
-            # HAProxy's /readyz checks: a socket served by a uWSGI worker of its own (render/uwsgi.py).
-            "check_port": (PORT, 8001),
-            "processes": (POSITIVE, 1),
-            "threads": (POSITIVE, 1),
-            "harakiri_s": (POSITIVE, 30),
-            "max_requests": (POSITIVE, 50000),
-            "listen": (POSITIVE, 64),
-            "weight": (POSITIVE, 100),
-        },
+        keys=UWSGI_KEYS,
+        validate=check_nice,
         hint='add at least one [web.<name>] table, e.g. [web.web1] address = "127.0.1.1"',
     ),
     priority=50,
-    program=_program,
-    status=_status,
+    program=uwsgi_program,
+    status=uwsgi_status,
     terraform=Placement(host_group="web", reaches_s3=True),
     ingress=(
         Flow("lb", "port", "HAProxy to uWSGI: requests"),
@@ -82,6 +105,6 @@ ROLE = Role(
     packages=("postgresql-client",),
     secrets=APP_SECRETS,
     files=_files,
-    ready=_ready,
+    ready=uwsgi_ready,
     ready_timeout_s=60.0,
 )

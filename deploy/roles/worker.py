@@ -53,4 +53,5 @@ ROLE = Role(
     secrets=APP_SECRETS,
     # No probe: running past startsecs is its readiness (ready=None).
     ready_timeout_s=30.0,
+    follows_live=True,
 )

@@ -1,7 +1,9 @@
-"""A buyer in a real browser (Debian's Chromium, driven by Playwright): log in, buy, see the order."""
+"""A buyer in a real browser (Debian's Chromium, driven by Playwright): log in, buy, see the order; wait in
+an onsale's line, then buy."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from deploy.commands.context import Cluster
+from tests.conftest import deploy_cli
 from tests.integration.helpers import create_event, lb
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -56,4 +59,29 @@ def test_buyer_logs_in_buys_and_sees_the_order(cluster: Cluster, browser, tmp_pa
     assert cells[1] == title
     assert cells[2] == "2"
     assert cells[3] == "20.00"
+    page.close()
+
+
+def test_buyer_waits_in_line_then_buys_with_the_admission(cluster: Cluster, browser) -> None:
+    """During an onsale the event page leads to the waiting room; once admitted, its buy form works."""
+    title = f"Browser waiting room {uuid.uuid4().hex[:8]}"
+    out = deploy_cli(
+        "manage", "create_event", title, "--capacity", "10", "--onsale", "--checkout-capacity", "5"
+    ).stdout  # fmt: skip
+    event_id = json.loads(out.strip().splitlines()[-1])["id"]
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(f"{lb(cluster)}/accounts/login/?next=/events/{event_id}/")
+    page.fill("input[name=username]", "demo")
+    page.fill("input[name=password]", "demo")
+    page.click("#login")
+    page.wait_for_url(f"**/events/{event_id}/")
+    assert page.locator("#buy").count() == 0, "no direct buy form during an onsale"
+    page.click("#join-queue")
+    page.wait_for_url(f"**/events/{event_id}/queue")
+    page.wait_for_selector("#admitted-form:not([hidden])")
+    assert "your turn" in page.inner_text("#queue-state")
+    page.click("#buy")
+    page.wait_for_url("**/orders/")
+    assert page.locator("tr.order", has_text=title).count() == 1
     page.close()

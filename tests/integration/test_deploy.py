@@ -93,6 +93,14 @@ def releases_of_nodes(cluster: Cluster) -> list[str]:
     return [node_release(cluster, i) for i in range(len(cluster.topo.by_role("web")))]
 
 
+def queue_releases(cluster: Cluster) -> set[str]:
+    """What the waiting room's nodes run (they follow the live release, like the workers)."""
+    return {
+        requests.get(f"{url(n)}/healthz", timeout=5).headers["X-Release"]
+        for n in cluster.topo.by_role("queue")
+    }
+
+
 def worker_release_path(cluster: Cluster, name: str) -> str:
     """The manage.py a running worker was started with (its release's path)."""
     pid = cluster.supervisor.info(name)["pid"]
@@ -136,9 +144,11 @@ def test_rolling_deploy_under_load(
         assert f"deploy of {source}" in (cluster.paths.log / "deploy.log").read_text()
         # The workers follow: they run the new release's code too.
         assert all(version in worker_release_path(cluster, w.name) for w in cluster.topo.by_role("worker"))
+        assert queue_releases(cluster) == {version}
     finally:
         deploy_cli("rollback")
     assert all(baseline[0] in worker_release_path(cluster, w.name) for w in cluster.topo.by_role("worker"))
+    assert queue_releases(cluster) == {baseline[0]}
 
 
 def test_rollback_under_load(cluster: Cluster, event_id: int, baseline: list[str], tmp_path: Path) -> None:

@@ -162,18 +162,21 @@ def test_deploy_and_rollback_over_ssh_under_load_from_the_internet(fleet: Cluste
     try:
         version = deployed_version(fleet_cli("deploy", "--source", str(source)).stdout)
         status = fleet_cli("status").stdout
-        assert status.count(f"release {version}") == 2, status
+        # Both web nodes and the queue node (which follows the live release) run it.
+        assert status.count(f"release {version}") == len(TOPO.by_role("web")) + len(TOPO.by_role("queue")), (
+            status
+        )
         fleet_cli("rollback")
     finally:
         output, _ = load.communicate(timeout=150)
     result = parse_wrk("fleet", output)
     print(f"load during deploy + rollback: {result.requests} requests, {result.errors} failed")
     assert result.requests > 100 and result.errors == 0, output
-    # Releases live only in the web and worker hosts' own state folders.
+    # Releases live only in the web, queue and worker hosts' own state folders.
     hosts = fleet.paths.root / "hosts"
     for node in TOPO:
         releases = hosts / node.name / TOPO.cluster.name / "releases"
-        if node.role in ("web", "worker"):
+        if node.role in ("web", "queue", "worker"):
             assert (releases / version / "release.json").exists(), node.name
         else:
             assert not releases.exists(), f"{node.name} holds releases"

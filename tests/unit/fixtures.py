@@ -20,6 +20,8 @@ address = "127.9.1.1"
 address = "127.9.1.2"
 processes = 2
 threads = 2
+[queue.queue1]
+address = "127.9.1.11"
 [db.db1]
 address = "127.9.2.1"
 role = "primary"
@@ -61,6 +63,8 @@ https_port = 443
 stats_port = 8404
 maxconn = 500
 timeout_queue_s = 7
+max_queued = 150
+retry_after_s = 3
 threads = 2
 server_pipeline = 2
 public_host = "shop.example.com"
@@ -85,6 +89,12 @@ address = "10.0.1.2"
 port = 8001
 check_port = 8011
 harakiri_s = 40
+
+[queue.queue1]
+address = "10.0.1.11"
+port = 8100
+check_port = 8101
+harakiri_s = 15
 
 [db.db1]
 address = "10.0.2.1"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.commands.bench import Mix
+from deploy.commands.bench import Mix, replace_sections
+from deploy.commands.bench_onsale import pct
 from deploy.commands.wrk import parse_wrk
 
 WRK = """Running 8s test @ http://127.0.0.1:8080/healthz
@@ -62,3 +63,18 @@ def test_cpu_seconds_of_this_process_grows() -> None:
     before = cpu_seconds(os.getpid())
     sum(i * i for i in range(2_000_000))
     assert cpu_seconds(os.getpid()) >= before
+
+
+def test_one_section_is_replaced_and_the_others_kept() -> None:
+    block = "_Last run: x_\n\n## Data\n\nold data\n\n## Edge\n\nold edge\n![c](c.png)"
+    out = replace_sections(block, ["## Edge", "", "new edge", ""])
+    assert out == "_Last run: x_\n\n## Data\n\nold data\n\n## Edge\n\nnew edge\n"
+    added = replace_sections(block, ["## Onsale", "", "figures"])
+    assert added.endswith("old edge\n![c](c.png)\n\n## Onsale\n\nfigures\n")
+
+
+def test_percentiles_are_nearest_rank_in_ms() -> None:
+    values = [i / 1000 for i in range(1, 101)]  # 1..100 ms
+    assert pct(values, 0.5) == pytest.approx(51)
+    assert pct(values, 0.99) == pytest.approx(100)
+    assert pct([], 0.5) == 0

@@ -45,8 +45,9 @@ def test_web_maxconn_is_processes_times_threads_plus_the_pipeline() -> None:
 def test_one_server_per_web_node_in_topology_order() -> None:
     text = TOPOLOGY.replace("[web.web2]", '[web.web3]\naddress = "10.0.1.3"\nthreads = 3\n\n[web.web2]')
     names = [line.split()[1] for line in server_lines(render_lb(topo(text), PATHS, SECRETS))]
-    # The checked backend, then the panic backend, each in topology order (then the ACME client).
-    assert names == ["web1", "web3", "web2"] * 2 + ["acme"]
+    # The checked backend, then the panic backend, each in topology order (then the waiting room's
+    # nodes and the ACME client).
+    assert names == ["web1", "web3", "web2"] * 2 + ["queue1", "acme"]
     assert "server web3 10.0.1.3:8000 port 8001 maxconn 5 weight 100" in server_lines(
         render_lb(topo(text), PATHS, SECRETS)
     )

@@ -102,6 +102,12 @@ def test_security_group_table_exact() -> None:
     assert table == {
         "lb-web-8000": ("lb", "web", 8000, ("patroni", "rds")),
         "lb-web-8001": ("lb", "web", 8001, ("patroni", "rds")),
+        "lb-queue-8000": ("lb", "queue", 8000, ("patroni", "rds")),
+        "lb-queue-8001": ("lb", "queue", 8001, ("patroni", "rds")),
+        "queue-db-5432": ("queue", "db", 5432, ("patroni", "rds")),
+        "queue-dbproxy-5432": ("queue", "dbproxy", 5432, ("patroni",)),
+        "queue-cache-11211": ("queue", "cache", 11211, ("patroni", "rds")),
+        "queue-s3-8333": ("queue", "s3", 8333, ("patroni", "rds")),
         "web-db-5432": ("web", "db", 5432, ("patroni", "rds")),
         "worker-db-5432": ("worker", "db", 5432, ("patroni", "rds")),
         "dbproxy-db-5432": ("dbproxy", "db", 5432, ("patroni",)),

@@ -337,6 +337,7 @@ TOPOLOGY_VARS = """{
   lb_ip = "10.40.0.10"
   web = [{ name = "web1", ip = "10.40.128.10" }, { name = "web2", ip = "10.40.144.11" }]
   web_processes = 2
+  queue = [{ name = "queue1", ip = "10.40.128.15" }]
   db = [{ name = "db1", ip = "10.40.128.20", role = "primary" }, { name = "db2", ip = "10.40.144.21", role = "replica" }]
   etcd = [{ name = "etcd1", ip = "10.40.128.30" }, { name = "etcd2", ip = "10.40.144.31" }, { name = "etcd3", ip = "10.40.128.32" }]
   dbproxy_ip = "10.40.128.40"
@@ -355,6 +356,7 @@ def test_topology_template_renders_a_valid_production_topology(tmp_path: Path) -
         ("lb", "lb", "10.40.0.10:80"),
         ("web", "web1", "10.40.128.10:8000"),
         ("web", "web2", "10.40.144.11:8000"),
+        ("queue", "queue1", "10.40.128.15:8000"),
         ("db", "db1", "10.40.128.20:5432"),
         ("db", "db2", "10.40.144.21:5432"),
         ("etcd", "etcd1", "10.40.128.30:2379"),

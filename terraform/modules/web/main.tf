@@ -1,9 +1,10 @@
 # N identical, stateless Django application nodes of one role, in the private subnets:
 #  - web:    Django under uWSGI, behind the HAProxy lb;
+#  - queue:  the same, serving only the onsale waiting room (its own HAProxy backend, docs/ONSALE.md);
 #  - worker: the background-task workers (django-tasks), which listen on nothing.
-# Both run the same release with the same needs (read/write on the buckets, the cluster secret, SSM); only
+# All run the same release with the same needs (read/write on the buckets, the cluster secret, SSM); only
 # the program node-install starts differs, and deploy/ decides that from the role. So one module serves
-# both roles (var.role) rather than two copies of the same instance, IAM and placement code.
+# every such role (var.role) rather than copies of the same instance, IAM and placement code.
 
 data "aws_iam_policy_document" "s3" {
   statement {

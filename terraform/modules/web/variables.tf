@@ -20,11 +20,11 @@ variable "ami_id" {
 
 variable "role" {
   type        = string
-  description = "The registry role these nodes run (web or worker): names the nodes (<role>1..<role>N), their IAM role and their TiersRole tag."
+  description = "The registry role these nodes run (web, queue or worker): names the nodes (<role>1..<role>N), their IAM role and their TiersRole tag."
 
   validation {
-    condition     = contains(["web", "worker"], var.role)
-    error_message = "role must be \"web\" or \"worker\" (the Django application roles)."
+    condition     = contains(["web", "queue", "worker"], var.role)
+    error_message = "role must be \"web\", \"queue\" or \"worker\" (the Django application roles)."
   }
 }
 

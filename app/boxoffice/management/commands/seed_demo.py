@@ -22,7 +22,11 @@ from boxoffice.models import Event
 BUYERS = (("demo", "demo"), ("demo2", "demo2"))
 ORGANIZER = ("organizer", "organizer")
 ORGANIZER_GROUP = "organizers"
-ORGANIZER_PERMS = ("add_event", "change_event", "view_event", "view_order")
+ORGANIZER_PERMS = (
+    "add_event", "change_event", "view_event", "view_order",
+    # Onsales: set one up, tune or stop it, watch its line (docs/ONSALE.md).
+    "add_onsale", "change_onsale", "view_onsale",
+)  # fmt: skip
 # (title, venue, days from the first seeding, capacity, price)
 EVENTS = (
     ("The Replicas live", "Loopback Hall", 14, 500, "45.00"),

@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..model.paths import StatePaths
-from ..model.tls import TLS_CERT_KEY, cert_file
+from ..model.tls import TLS_CERT_KEY, cert_file, internal_cert_file, internal_tls
 from ..model.topology import Node, Topology
 from ..model.units import ConfigFile
 from ..roles import role_of
-from .hosts import write_if_changed
+from .hosts import ensure_users, write_if_changed
 
 CA_DAYS = 3650
 # Under the 398 days browsers accept from public CAs, so the same clients work with either.
@@ -36,9 +36,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _write(path: Path, pem: bytes, mode: int = 0o600) -> None:
-    """PEM text written atomically with its mode set before it appears (0600: readable by root only)."""
-    write_if_changed(ConfigFile(path, pem.decode("ascii"), mode))
+def _write(path: Path, pem: bytes, mode: int = 0o600, owner: str = "root") -> None:
+    """PEM text written atomically with its mode and owner set before it appears (0600: its owner only)."""
+    write_if_changed(ConfigFile(path, pem.decode("ascii"), mode, owner))
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -149,19 +149,33 @@ def _canonical(name: str) -> str:
         return name
 
 
+def _ensure(paths: StatePaths, cluster: str, target: Path, names: tuple[str, ...], owner: str) -> bool:
+    """``target`` covers ``names``, issued by the cluster CA if need be, owned by ``owner``; True if issued."""
+    ensure_users([owner])
+    if target.exists() and covers(target.read_bytes(), names):
+        _write(target, target.read_bytes(), owner=owner)  # an older release's root-owned copy
+        return False
+    chain, key = issue(ensure_ca(paths, cluster), names)
+    _write(target, chain + key, owner=owner)
+    return True
+
+
 def ensure_certificates(topo: Topology, paths: StatePaths, nodes: Iterable[Node] | None = None) -> set[str]:
     """Issue what is missing for ``nodes`` (default: all); return the programs whose certificate changed."""
     changed: set[str] = set()
     for node in topo if nodes is None else nodes:
-        tls = role_of(node).tls
-        if tls is None:
+        role = role_of(node)
+        if role.internal_tls and internal_tls(topo):
+            names = (node.address, "localhost")
+            if _ensure(paths, topo.cluster.name, internal_cert_file(paths, node), names, role.user):
+                changed.add(node.name)
+        if role.tls is None:
             continue
         target = cert_file(paths, node)
         operator_file = bool(node.opt(TLS_CERT_KEY))
-        if target.exists() and (operator_file or covers(target.read_bytes(), tls.names(node))):
-            continue
-        chain, key = issue(ensure_ca(paths, topo.cluster.name), tls.names(node))
-        # HAProxy and nginx both read the chain and the key from one file.
-        _write(target, chain + key)
-        changed.add(node.name)
+        if target.exists() and operator_file:
+            continue  # the operator's (ACME's) file: readable by the role's user is theirs to arrange
+        # HAProxy and nginx both read the chain and the key from one file, as the node's own user.
+        if _ensure(paths, topo.cluster.name, target, role.tls.names(node), role.user):
+            changed.add(node.name)
     return changed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 
 from ..model.paths import StatePaths
@@ -28,6 +30,32 @@ def s3_identities(topo: Topology, secrets: Secrets) -> str:
         ]
     }
     return json.dumps(data, indent=2) + "\n"
+
+
+# security.toml's keys, as the WEED_* environment variables SeaweedFS reads instead of the file.
+_JWT_KEYS = (
+    # master -> volume: writes (the master signs each assigned file id) and reads
+    "WEED_JWT_SIGNING_KEY",
+    "WEED_JWT_SIGNING_READ_KEY",
+    # filer HTTP API: writes and reads (the S3 gateway in the same process signs its own)
+    "WEED_JWT_FILER_SIGNING_KEY",
+    "WEED_JWT_FILER_SIGNING_READ_KEY",
+)
+
+
+def seaweed_environment(secrets: Secrets) -> dict[str, str]:
+    """SeaweedFS's security settings: the filer and volume APIs refuse a caller without a JWT signed with
+    these keys (one per purpose, derived from the seaweed_jwt_key secret, so a read token never writes),
+    on every address they listen on; the S3 gateway (its access keys) is the only way in. In the
+    environment, not a security.toml: the process manager's config is root's only, like every secret."""
+    env = {
+        name: hmac.new(secrets.seaweed_jwt_key.encode(), name.encode(), hashlib.sha256).hexdigest()
+        for name in _JWT_KEYS
+    }
+    # No volume status page, and the filer lists no directory even to a signed caller's browser.
+    env["WEED_ACCESS_UI"] = "false"
+    env["WEED_FILER_EXPOSE_DIRECTORY_METADATA_ENABLED"] = "false"
+    return env
 
 
 def seaweed_command(topo: Topology, node: Node, paths: StatePaths) -> list[str]:

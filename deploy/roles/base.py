@@ -19,7 +19,7 @@ from ..model.paths import StatePaths
 from ..model.secrets import Secrets
 from ..model.tls import TLS_CERT_KEY
 from ..model.topology import PORT, POSITIVE, Node, RoleSchema, Schema, Topology
-from ..model.units import RESTART, ConfigFile, Dir, Program
+from ..model.units import RESTART, Command, ConfigFile, Dir, Program
 
 # Terraform's database modes (terraform/variables.tf `database_mode`).
 ALL_MODES = ("patroni", "rds")
@@ -130,10 +130,19 @@ class Role:
     # Debian packages whose binaries it runs; the binaries preflight checks for.
     packages: tuple[str, ...] = ()
     binaries: tuple[str, ...] = ()
-    # OS users its processes run as (besides root); they come with its packages.
+    # The unprivileged OS user its program runs as (supervisord's `user=`, systemd's `User=`); every
+    # directory it writes (its data, run and log folders) is owned by it. Root is never a role's user.
+    user: str = "nobody"
+    # OS users it needs: its own (created as a system user when its packages do not bring it) and others.
     users: tuple[str, ...] = ()
+    # Capabilities its program keeps (systemd's AmbientCapabilities and CapabilityBoundingSet): e.g.
+    # CAP_NET_BIND_SERVICE for a port below 1024 in production. Everything else is dropped.
+    capabilities: tuple[str, ...] = ()
     # Terminates TLS: where its certificate comes from and what a locally issued one covers.
     tls: Tls | None = None
+    # Serves TLS to other nodes in the production profile (etcd, Patroni and PostgreSQL): a certificate
+    # for its address from the cluster CA (deploy/model/tls.py internal_cert_file).
+    internal_tls: bool = False
     # The fields of deploy.model.secrets.Secrets it receives; every other one is withheld.
     secrets: frozenset[str] = frozenset()
     # Config files of one node (each names the program that reloads on change).
@@ -152,3 +161,5 @@ class Role:
     strays: Callable[[StatePaths, Node], list[int]] = no_pids
     # The signal that stops a stray cleanly.
     stray_stop_signal: str = "TERM"
+    # Commands run once its nodes are ready, on its first node's host; idempotent (etcd: authentication).
+    setup: Callable[[RenderContext, Node], list[Command]] | None = None

@@ -84,15 +84,14 @@ def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
     patroni = render_patroni(ctx.topo, node, ctx.paths, ctx.secrets)
     return [
         ConfigFile(config_path(ctx.paths, node), patroni, 0o600, owner="postgres", program=node.name),
-        ConfigFile(ctl_config_path(ctx.paths), patroni_ctl_config(ctx.topo, ctx.paths)),
+        # Root's only: the REST API's and etcd's credentials.
+        ConfigFile(ctl_config_path(ctx.paths), patroni_ctl_config(ctx.topo, ctx.paths, ctx.secrets), 0o600),
     ]
 
 
 def _dirs(paths: StatePaths, node: Node) -> list[Dir]:
     return [
         Dir(paths.data(node.name), 0o700, "postgres"),
-        # Its own unix socket dir: nodes on one port must not share a socket file.
-        Dir(paths.socket_dir(node.name), 0o755, "postgres"),
     ]
 
 
@@ -104,7 +103,6 @@ def _program(ctx: RenderContext, node: Node) -> Program:
         name=node.name,
         role="db",
         argv=(str(ctx.paths.venv / "bin" / "patroni"), str(config_path(ctx.paths, node))),
-        user="postgres",
         stopwaitsecs=60,
         stopasgroup=False,
         startsecs=2,
@@ -169,8 +167,18 @@ ROLE = Role(
     ),
     packages=("postgresql-15", "postgresql-client-15"),
     binaries=(str(PG_BIN_DIR / "postgres"),),
-    users=("postgres",),
-    secrets=frozenset({"db_superuser_password", "db_replication_password", "db_app_password"}),
+    # PostgreSQL refuses to run as root; Debian's package brings the user.
+    user="postgres",
+    internal_tls=True,
+    secrets=frozenset(
+        {
+            "db_superuser_password",
+            "db_replication_password",
+            "db_app_password",
+            "patroni_rest_password",
+            "etcd_patroni_password",
+        }
+    ),
     files=_files,
     dirs=_dirs,
     ready=_ready,

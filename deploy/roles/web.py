@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from ..clients.probes import Prober
 from ..model.defaults import READYZ_PROBE_TIMEOUT_S
 from ..model.paths import StatePaths
@@ -10,6 +12,8 @@ from ..model.units import ConfigFile, Program
 from ..render.uwsgi import render_uwsgi
 from .base import Flow, Placement, RenderContext, Role, StatusView
 
+# Django's account: it can read the releases and write its own log and stats socket, nothing else.
+USER = "tiers-web"
 # What Django needs: the app role's password, the signing key, the S3 key pair.
 APP_SECRETS = frozenset({"db_app_password", "django_secret_key", "s3_access_key", "s3_secret_key"})
 
@@ -20,8 +24,8 @@ def ini_path(paths: StatePaths, node: Node):
 
 def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
     app_dir, version = ctx.node_releases.get(node.name, (None, ""))
-    text = render_uwsgi(ctx.topo, node, ctx.paths, ctx.secrets, app_dir, version)
-    return [ConfigFile(ini_path(ctx.paths, node), text, 0o600, program=node.name)]
+    text = render_uwsgi(ctx.topo, node, ctx.paths, ctx.secrets, app_dir, version, USER)
+    return [ConfigFile(ini_path(ctx.paths, node), text, 0o600, USER, node.name)]
 
 
 def _program(ctx: RenderContext, node: Node) -> Program:
@@ -46,10 +50,19 @@ def _ready(node: Node, probe: Prober) -> bool:
     return readyz(node, probe)[0] == 200
 
 
+def _release(body: bytes) -> str:
+    """The release /readyz reports (its body: production sends no X-Release header)."""
+    try:
+        data = json.loads(body or b"null")
+    except ValueError:
+        return "?"
+    return str(data.get("release") or "?") if isinstance(data, dict) else "?"
+
+
 def _status(node: Node, view: StatusView) -> tuple[str, str]:
-    status, headers, _body = readyz(node, view.probe)
+    status, _headers, body = readyz(node, view.probe)
     lb = view.lb_servers.get(node.name)
-    detail = f"readyz {status}; lb: {lb.summary if lb else '?'}; release {headers.get('x-release') or '?'}"
+    detail = f"readyz {status}; lb: {lb.summary if lb else '?'}; release {_release(body)}"
     return ("ok" if status == 200 else f"http {status}"), detail
 
 
@@ -80,6 +93,7 @@ ROLE = Role(
         Flow("lb", "check_port", "HAProxy to uWSGI's check worker: /readyz checks"),
     ),
     packages=("postgresql-client",),
+    user=USER,
     secrets=APP_SECRETS,
     files=_files,
     ready=_ready,

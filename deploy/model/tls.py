@@ -21,7 +21,8 @@ TLS_CERT_KEY = "tls_cert"
 
 
 def cert_file(paths: StatePaths, node: Node) -> Path:
-    named = node.opt(TLS_CERT_KEY)
+    """The node's certificate file (a control-plane node has no ``tls_cert`` key: its default one)."""
+    named = node.options.get(TLS_CERT_KEY, "")
     return Path(named) if named else paths.tls / f"{node.name}.pem"
 
 

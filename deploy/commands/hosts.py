@@ -75,9 +75,16 @@ def dirs_for(paths: StatePaths, nodes: Iterable[Node]) -> list[Dir]:
 
 
 def make_dirs(dirs: Iterable[Dir]) -> None:
+    """Each directory with its owner and mode. A folder that belonged to another account (a release that
+    ran the node as root) is handed over with everything in it, once: the node must read its own data."""
     for d in dirs:
         d.path.mkdir(parents=True, exist_ok=True)
-        os.chown(d.path, *_owner_ids(d.owner))
+        uid, gid = _owner_ids(d.owner)
+        if d.path.stat().st_uid != uid:
+            for top, subdirs, files in os.walk(d.path):
+                for name in (*subdirs, *files):
+                    os.chown(os.path.join(top, name), uid, gid, follow_symlinks=False)
+        os.chown(d.path, uid, gid)
         d.path.chmod(d.mode)
 
 

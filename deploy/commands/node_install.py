@@ -102,6 +102,7 @@ def node_install(
     role = role_of(node)
     secrets = load_secrets(topo, paths, secrets_file or os.environ.get("TIERS_SECRETS"), role.name)
     ctx = RenderContext(topo=topo, paths=paths, secrets=secrets, **release_context(paths, node, release))
+    hosts.ensure_users([role.user, *role.users])  # its account, before anything is handed to it
     hosts.make_dirs(hosts.dirs_for(paths, [node]))
     # A TLS node starts with the operator's certificate file or, until ACME's first run, a local CA's.
     renewed = [cert_file(paths, topo.node(n)) for n in pki.ensure_certificates(topo, paths, [node])]

@@ -26,7 +26,10 @@ class HostError(RuntimeError):
 
 
 def preflight(nodes: Iterable[Node], programs: Iterable[Program]) -> None:
-    """Binaries, OS users and the right to start them: a clear error before anything changes."""
+    """Binaries, OS users and the right to start them: a clear error before anything else changes.
+
+    The one change it makes: a role's account that no package brought is created (`ensure_users`).
+    """
     nodes = list(nodes)
     roles = {role_of(n).name: role_of(n) for n in nodes}.values()
     # A role's binaries come from its packages: name them all when one binary is missing.

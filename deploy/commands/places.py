@@ -97,7 +97,8 @@ class Loopback:
 
     def reconfigure(self) -> list[str]:
         """Every config rendered again for the current topology; supervisord adds, removes and re-commands
-        programs. Returns their names."""
+        programs. Returns their names. A node added meanwhile (`scale`) gets its folders first."""
+        hosts.make_dirs(hosts.dirs_for(self.cluster.paths, self.cluster.topo))
         hosts.write_files(render_all(self.cluster.render_context()))
         return self.cluster.supervisor.update()
 

@@ -8,7 +8,7 @@ in the repository, laid out as::
     run/        supervisord's pid file and socket
     run/<n>/    a node's own pid files and unix sockets (uWSGI stats, PostgreSQL: nodes on one port must
                 not share one), owned by the node's user
-    run/haproxy-lb/, run/haproxy-dbproxy/   the HAProxy runtime API sockets (and the LB's log socket)
+    run/haproxy-lb/, run/haproxy-db/   the HAProxy runtime API sockets (lb, dbproxy; the LB's log socket)
     log/<n>/    a node's log file, in a folder owned by its user (uWSGI and rsyslog rotate by renaming)
     tls/        the cluster's local CA and the certificates it issued (ca.pem is what clients trust)
     secrets.json  generated passwords and keys (local clusters only)
@@ -94,7 +94,7 @@ class StatePaths:
     @property
     def haproxy_admin_sock(self) -> Path:
         """HAProxy runtime API of the site load balancer (drain, state, stats)."""
-        return self.lb_run / "admin.sock"
+        return self.lb_run / "api.sock"
 
     @property
     def haproxy_server_state(self) -> Path:
@@ -104,7 +104,7 @@ class StatePaths:
     @property
     def dbproxy_run(self) -> Path:
         """The dbproxy's runtime API socket, in a folder its user owns (kept apart from the site LB's)."""
-        return self.run / "haproxy-dbproxy"
+        return self.run / "haproxy-db"
 
     @property
     def tls(self) -> Path:

@@ -109,7 +109,7 @@ def _networks(cidrs: list[str]) -> str:
 
 def dbproxy_admin_sock(paths: StatePaths) -> str:
     """Runtime API socket of the dbproxy (kept apart from the site LB's)."""
-    return str(paths.dbproxy_run / "admin.sock")
+    return str(paths.dbproxy_run / "api.sock")
 
 
 def render_lb(topo: Topology, paths: StatePaths, secrets: Secrets, user: str = "haproxy") -> str:

@@ -102,9 +102,11 @@ def _general_name(name: str) -> x509.GeneralName:
 
 
 def issue(
-    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], names: Iterable[str]
+    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], names: Iterable[str], client: bool = False
 ) -> tuple[bytes, bytes]:
-    """(certificate chain PEM, private key PEM) of a server certificate for ``names``."""
+    """(certificate chain PEM, private key PEM) of a server certificate for ``names`` (``client``: also
+    usable as a client certificate, as etcd peers present theirs to each other)."""
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH, *([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])]
     ca_cert, ca_key = ca
     names = list(names)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -119,7 +121,7 @@ def issue(
         .not_valid_after(now + dt.timedelta(days=LEAF_DAYS))
         .add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
         )
@@ -149,13 +151,15 @@ def _canonical(name: str) -> str:
         return name
 
 
-def _ensure(paths: StatePaths, cluster: str, target: Path, names: tuple[str, ...], owner: str) -> bool:
+def _ensure(
+    paths: StatePaths, cluster: str, target: Path, names: tuple[str, ...], owner: str, client: bool = False
+) -> bool:
     """``target`` covers ``names``, issued by the cluster CA if need be, owned by ``owner``; True if issued."""
     ensure_users([owner])
     if target.exists() and covers(target.read_bytes(), names):
         _write(target, target.read_bytes(), owner=owner)  # an older release's root-owned copy
         return False
-    chain, key = issue(ensure_ca(paths, cluster), names)
+    chain, key = issue(ensure_ca(paths, cluster), names, client)
     _write(target, chain + key, owner=owner)
     return True
 
@@ -167,7 +171,8 @@ def ensure_certificates(topo: Topology, paths: StatePaths, nodes: Iterable[Node]
         role = role_of(node)
         if role.internal_tls and internal_tls(topo):
             names = (node.address, "localhost")
-            if _ensure(paths, topo.cluster.name, internal_cert_file(paths, node), names, role.user):
+            target = internal_cert_file(paths, node)
+            if _ensure(paths, topo.cluster.name, target, names, role.user, client=True):
                 changed.add(node.name)
         if role.tls is None:
             continue

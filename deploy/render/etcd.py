@@ -67,12 +67,12 @@ def etcd_command(topo: Topology, node: Node, paths: StatePaths) -> list[str]:
         "--log-outputs=stderr",
     ]
     if internal_tls(topo):
-        # One PEM holds the chain and the key; peers must present a certificate from the cluster CA.
+        # One PEM holds the chain and the key. Peers must present a certificate from the cluster CA; clients
+        # (Patroni, etcdctl) log in with a password instead (a --trusted-ca-file would demand theirs too).
         pem, ca = str(internal_cert_file(paths, node)), str(paths.ca_cert)
         argv += [
             f"--cert-file={pem}",
             f"--key-file={pem}",
-            f"--trusted-ca-file={ca}",
             f"--peer-cert-file={pem}",
             f"--peer-key-file={pem}",
             f"--peer-trusted-ca-file={ca}",

@@ -73,6 +73,18 @@ def _owner_ids(owner: str) -> tuple[int, int]:
     return pw.pw_uid, pw.pw_gid
 
 
+def remove_leftovers(paths: StatePaths, nodes: Iterable[Node]) -> None:
+    """Remove what an earlier run left outside the nodes' folders that another account owns (their own
+    are in use, or the program replaces them itself)."""
+    for node in nodes:
+        role = role_of(node)
+        uid = _owner_ids(role.user)[0]
+        for path in role.leftovers(paths, node):
+            with contextlib.suppress(FileNotFoundError):
+                if path.lstat().st_uid != uid:
+                    path.unlink()
+
+
 def dirs_for(paths: StatePaths, nodes: Iterable[Node]) -> list[Dir]:
     return [*state_dirs(paths), *(d for n in nodes for d in node_dirs(paths, n))]
 

@@ -104,6 +104,7 @@ def node_install(
     ctx = RenderContext(topo=topo, paths=paths, secrets=secrets, **release_context(paths, node, release))
     hosts.ensure_users([role.user, *role.users])  # its account, before anything is handed to it
     hosts.make_dirs(hosts.dirs_for(paths, [node]))
+    hosts.remove_leftovers(paths, [node])
     # A TLS node starts with the operator's certificate file or, until ACME's first run, a local CA's.
     renewed = [cert_file(paths, topo.node(n)) for n in pki.ensure_certificates(topo, paths, [node])]
     if manager == "supervisord":

@@ -57,6 +57,7 @@ class Loopback:
         topo, paths = cluster.topo, cluster.paths
         hosts.preflight(topo, programs(cluster.render_context({})))
         hosts.make_dirs(hosts.dirs_for(paths, topo))
+        hosts.remove_leftovers(paths, topo)
         web_names = [n.name for n in topo.by_role("web")]
         with progress.step("making sure the web nodes run a release"):
             # The first `up` builds one from the working tree; later ones keep what nodes run

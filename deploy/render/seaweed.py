@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from pathlib import Path
 
 from ..model.paths import StatePaths
 from ..model.secrets import Secrets
@@ -58,6 +59,16 @@ def seaweed_environment(secrets: Secrets) -> dict[str, str]:
     return env
 
 
+# weed serves gRPC on each HTTP port + 10000, and on a unix socket per service in /tmp (not configurable).
+GRPC_OFFSET = 10000
+
+
+def grpc_sockets(node: Node) -> list[Path]:
+    ports = {"s3": node.port, "master": node.opt("master_port"), "volume": node.opt("volume_port"),
+             "filer": node.opt("filer_port")}  # fmt: skip
+    return [Path(f"/tmp/seaweedfs-{name}-grpc-{port + GRPC_OFFSET}.sock") for name, port in ports.items()]
+
+
 def seaweed_command(topo: Topology, node: Node, paths: StatePaths) -> list[str]:
     """argv for ``weed mini`` (master, volume, filer and S3 in one process) on the node's address."""
     storage = topo.storage
@@ -74,6 +85,9 @@ def seaweed_command(topo: Topology, node: Node, paths: StatePaths) -> list[str]:
         f"-volume.port={node.opt('volume_port')}",
         f"-filer.port={node.opt('filer_port')}",
         f"-s3.config={paths.conf_file('s3-identities.json')}",
+        # Its local sockets in the node's own run folder, not /tmp (where another account's may linger).
+        f"-filer.localSocket={paths.socket_dir(node.name) / 'filer.sock'}",
+        f"-s3.localSocket={paths.socket_dir(node.name) / 's3.sock'}",
         # Side services we do not use: fewer ports, less memory.
         "-admin.ui=false",
         "-webdav=false",

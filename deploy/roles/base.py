@@ -108,6 +108,10 @@ def no_dirs(_paths: StatePaths, _node: Node) -> list[Dir]:
     return []
 
 
+def no_paths(_paths: StatePaths, _node: Node) -> list[Path]:
+    return []
+
+
 def no_pids(_paths: StatePaths, _node: Node) -> list[int]:
     return []
 
@@ -161,5 +165,8 @@ class Role:
     strays: Callable[[StatePaths, Node], list[int]] = no_pids
     # The signal that stops a stray cleanly.
     stray_stop_signal: str = "TERM"
+    # Files outside its folders an earlier run may have left, which would stop it from starting (SeaweedFS's
+    # gRPC sockets in /tmp): host preparation removes those not owned by the role's user.
+    leftovers: Callable[[StatePaths, Node], list[Path]] = no_paths
     # Commands run once its nodes are ready, on its first node's host; idempotent (etcd: authentication).
     setup: Callable[[RenderContext, Node], list[Command]] | None = None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..model.paths import StatePaths
 from ..model.topology import PORT, REQUIRED, Node, RoleSchema
 from ..model.units import ConfigFile, Dir, Program
-from ..render.seaweed import s3_identities, seaweed_command, seaweed_environment
+from ..render.seaweed import grpc_sockets, s3_identities, seaweed_command, seaweed_environment
 from .base import Flow, Placement, RenderContext, Role
 from .checks import http
 
@@ -22,6 +24,12 @@ def _program(ctx: RenderContext, node: Node) -> Program:
     argv = tuple(seaweed_command(ctx.topo, node, ctx.paths))
     env = seaweed_environment(ctx.secrets)
     return Program(name=node.name, role="s3", argv=argv, startsecs=2, stopwaitsecs=15, environment=env)
+
+
+def _leftovers(_paths: StatePaths, node: Node) -> list[Path]:
+    """weed keeps its gRPC sockets in /tmp whatever its flags; one an older, root-run release left there
+    cannot be replaced by this account (sticky /tmp), and weed then never serves S3."""
+    return grpc_sockets(node)
 
 
 def _dirs(paths: StatePaths, node: Node) -> list[Dir]:
@@ -62,6 +70,7 @@ ROLE = Role(
     secrets=frozenset({"s3_access_key", "s3_secret_key", "seaweed_jwt_key"}),
     files=_files,
     dirs=_dirs,
+    leftovers=_leftovers,
     ready=_answers,
     ready_timeout_s=60.0,
 )

@@ -48,7 +48,9 @@ def test_seaweed_command_binds_its_own_address() -> None:
     assert seaweed_command(topo, topo.one("s3"), PATHS) == [
         "/repo/.venv/bin/weed", "mini", "-dir=/state/data/s3", "-ip=127.9.4.1", "-ip.bind=127.9.4.1",
         "-s3.port=8333", "-master.port=9333", "-volume.port=9340", "-filer.port=8888",
-        "-s3.config=/state/conf/s3-identities.json", "-admin.ui=false", "-webdav=false",
+        "-s3.config=/state/conf/s3-identities.json",
+        "-filer.localSocket=/state/run/s3/filer.sock", "-s3.localSocket=/state/run/s3/s3.sock",
+        "-admin.ui=false", "-webdav=false",
         "-s3.port.iceberg=0", "-s3.port.lance=0", "-bucket=tiers-media,tiers-static,tiers-private",
     ]  # fmt: skip
 

@@ -82,6 +82,13 @@ def database_unavailable(exc: BaseException) -> bool:
         import psycopg2
     except ImportError:  # pragma: no cover - psycopg2 is a dependency
         return False
+    from psycopg2.errors import ReadOnlySqlTransaction
+
+    # A write that reached a node in recovery: dbproxy's leader check follows a role change (a primary
+    # restarting, a switchover) within two check intervals. The transaction was refused, nothing written:
+    # for the client the primary is unreachable right now.
+    if isinstance(exc.__cause__, ReadOnlySqlTransaction) or isinstance(exc, ReadOnlySqlTransaction):
+        return True
     return (
         isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
         or type(exc) is psycopg2.DatabaseError

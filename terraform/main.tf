@@ -39,7 +39,7 @@ locals {
 
 # Alphanumeric only: RDS refuses /, @, " and spaces in passwords, and these also end up in URLs and YAML.
 resource "random_password" "db" {
-  for_each = toset(["superuser", "replication", "app", "lb_stats"])
+  for_each = toset(["superuser", "replication", "app", "lb_stats", "patroni_rest", "etcd_root", "etcd_patroni"])
   length   = 32
   special  = false
 }
@@ -69,6 +69,11 @@ resource "aws_secretsmanager_secret_version" "cluster" {
     backup_s3_access_key    = "" # pgBackRest on the DB hosts uses their instance role too
     backup_s3_secret_key    = ""
     lb_stats_password       = random_password.db["lb_stats"].result
+    patroni_rest_password   = random_password.db["patroni_rest"].result
+    etcd_root_password      = random_password.db["etcd_root"].result
+    etcd_patroni_password   = random_password.db["etcd_patroni"].result
+    # SeaweedFS is the local stand-in for S3: nothing on AWS uses it.
+    seaweed_jwt_key = ""
   })
 }
 

@@ -41,10 +41,11 @@ class RequestContextMiddleware:
         try:
             response = self.get_response(request)
             response["X-Request-ID"] = rid
-            response["X-Served-By"] = settings.TIERS_NODE_NAME
-            # Which release answered: a rolling deploy's tests and operators see the switch per node.
-            response["X-Release"] = settings.TIERS_RELEASE
             if settings.DEBUG_HEADERS:
+                # Local profile only (production keeps its topology to itself): which node and release
+                # answered, so a rolling deploy's tests and operators see the switch per node.
+                response["X-Served-By"] = settings.TIERS_NODE_NAME
+                response["X-Release"] = settings.TIERS_RELEASE
                 # The scheme Django believes the client used (the LB's X-Forwarded-Proto), for tests.
                 response["X-Scheme"] = request.scheme
             level = logging.DEBUG if request.path in _QUIET_PATHS else logging.INFO
@@ -81,6 +82,13 @@ def database_unavailable(exc: BaseException) -> bool:
         import psycopg2
     except ImportError:  # pragma: no cover - psycopg2 is a dependency
         return False
+    from psycopg2.errors import ReadOnlySqlTransaction
+
+    # A write that reached a node in recovery: dbproxy's leader check follows a role change (a primary
+    # restarting, a switchover) within two check intervals. The transaction was refused, nothing written:
+    # for the client the primary is unreachable right now.
+    if isinstance(exc.__cause__, ReadOnlySqlTransaction) or isinstance(exc, ReadOnlySqlTransaction):
+        return True
     return (
         isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
         or type(exc) is psycopg2.DatabaseError

@@ -14,6 +14,7 @@ from ..clients import probes
 from ..model.topology import Node, TopologyError
 from ..render.haproxy import STATS_USER
 from ..roles import ROLES, by_priority, role_of
+from ..roles.base import RenderContext
 from ..roles.db import primary
 from . import backup, django_ops, supervision
 from .context import Cluster
@@ -49,6 +50,18 @@ def _wait_roles(cluster: Cluster, progress: Progress, roles: list) -> None:
         if nodes:
             with progress.step(f"waiting for {role.name} ({', '.join(n.name for n in nodes)})"):
                 supervision.wait_ready(cluster.place, nodes)
+        if nodes and role.setup is not None:
+            with progress.step(f"{role.name} setup on {nodes[0].name}"):
+                run_setup(cluster, nodes[0])
+
+
+def run_setup(cluster: Cluster, node: Node) -> None:
+    """The role's one-time setup commands (idempotent), on the node's host, with its role's secrets."""
+    role = role_of(node)
+    assert role.setup is not None
+    ctx = RenderContext(cluster.topo, cluster.place.host_paths(node), cluster.secrets.only(role.secrets))
+    for command in role.setup(ctx, node):
+        cluster.place.transport(node).run(list(command.argv), input=command.input, timeout=60)
 
 
 def _start_database(cluster: Cluster, progress: Progress, fresh: bool) -> None:

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from ..clients.supervisor import Supervisor
 from ..model.paths import StatePaths
-from ..model.secrets import Secrets, load_or_create
+from ..model.secrets import Secrets, load_or_create, load_role_file, save_role_file
 from ..model.tls import cert_file
 from ..model.topology import Node, Topology
 from ..model.units import RESTART, ConfigFile, Program
 from ..render.systemd import render_env_file, render_unit, unit_name
-from ..roles import role_of
+from ..roles import ROLES, role_of
 from ..roles.base import RenderContext
 from ..roles.nodes import node_files, program_for, sidecars_for, supervisord_file
 from . import hosts, pki, supervision
@@ -31,21 +31,28 @@ from .scale import scaled
 from .state import ClusterError
 
 
-def load_secrets(
-    topo: Topology, paths: StatePaths, secrets_file: str | None, needed: frozenset[str]
-) -> Secrets:
-    """The secrets a role receives (all withheld when it receives none: no secrets file needed)."""
+def load_secrets(topo: Topology, paths: StatePaths, secrets_file: str | None, role: str) -> Secrets:
+    """The secrets ``role`` receives (all withheld when it receives none: no secrets file needed).
+
+    Given a file (or stdin), this host keeps the role's fields, and only those, in its role file
+    (0600), so a later node-install of the role needs no file; the rest of what it read is dropped.
+    """
+    needed = ROLES[role].secrets
     if not needed:
         return Secrets.none()
     if secrets_file:
         try:
             text = sys.stdin.read() if secrets_file == "-" else Path(secrets_file).read_text()
-            return Secrets(**json.loads(text)).only(needed)
+            secrets = Secrets(**json.loads(text)).only(needed)
         except (OSError, ValueError, TypeError) as exc:
             raise ClusterError(f"cannot read secrets from {secrets_file}: {exc}") from None
+        save_role_file(paths.role_secrets(role), secrets, needed)
+        return secrets
+    if paths.role_secrets(role).exists():
+        return load_role_file(paths.role_secrets(role)).only(needed)
     if topo.cluster.profile == "production":
         raise ClusterError(
-            "a production node needs its secrets: pass --secrets FILE or set TIERS_SECRETS "
+            "a production node needs its secrets: pass --secrets FILE (or -, stdin) or set TIERS_SECRETS "
             "(a JSON object with the fields of deploy.model.secrets.Secrets)"
         )
     return load_or_create(paths.secrets).only(needed)
@@ -97,9 +104,11 @@ def node_install(
     paths = StatePaths.for_cluster(topo.cluster.name, state_base)
     node = topo.node(node_name)
     role = role_of(node)
-    secrets = load_secrets(topo, paths, secrets_file or os.environ.get("TIERS_SECRETS"), role.secrets)
+    secrets = load_secrets(topo, paths, secrets_file or os.environ.get("TIERS_SECRETS"), role.name)
     ctx = RenderContext(topo=topo, paths=paths, secrets=secrets, **release_context(paths, node, release))
+    hosts.ensure_users([role.user, *role.users])  # its account, before anything is handed to it
     hosts.make_dirs(hosts.dirs_for(paths, [node]))
+    hosts.remove_leftovers(paths, [node])
     # A TLS node starts with the operator's certificate file or, until ACME's first run, a local CA's.
     renewed = [cert_file(paths, topo.node(n)) for n in pki.ensure_certificates(topo, paths, [node])]
     if manager == "supervisord":

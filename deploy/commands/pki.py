@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..model.paths import StatePaths
-from ..model.tls import TLS_CERT_KEY, cert_file
+from ..model.tls import TLS_CERT_KEY, cert_file, internal_cert_file, internal_tls
 from ..model.topology import Node, Topology
 from ..model.units import ConfigFile
 from ..roles import role_of
-from .hosts import write_if_changed
+from .hosts import ensure_users, write_if_changed
 
 CA_DAYS = 3650
 # Under the 398 days browsers accept from public CAs, so the same clients work with either.
@@ -36,9 +36,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _write(path: Path, pem: bytes, mode: int = 0o600) -> None:
-    """PEM text written atomically with its mode set before it appears (0600: readable by root only)."""
-    write_if_changed(ConfigFile(path, pem.decode("ascii"), mode))
+def _write(path: Path, pem: bytes, mode: int = 0o600, owner: str = "root") -> None:
+    """PEM text written atomically with its mode and owner set before it appears (0600: its owner only)."""
+    write_if_changed(ConfigFile(path, pem.decode("ascii"), mode, owner))
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -102,9 +102,11 @@ def _general_name(name: str) -> x509.GeneralName:
 
 
 def issue(
-    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], names: Iterable[str]
+    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], names: Iterable[str], client: bool = False
 ) -> tuple[bytes, bytes]:
-    """(certificate chain PEM, private key PEM) of a server certificate for ``names``."""
+    """(certificate chain PEM, private key PEM) of a server certificate for ``names`` (``client``: also
+    usable as a client certificate, as etcd peers present theirs to each other)."""
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH, *([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])]
     ca_cert, ca_key = ca
     names = list(names)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -119,7 +121,7 @@ def issue(
         .not_valid_after(now + dt.timedelta(days=LEAF_DAYS))
         .add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
         )
@@ -149,19 +151,36 @@ def _canonical(name: str) -> str:
         return name
 
 
+def _ensure(
+    paths: StatePaths, cluster: str, target: Path, names: tuple[str, ...], owner: str, client: bool = False
+) -> bool:
+    """``target`` covers ``names``, issued by the cluster CA if need be, owned by ``owner``; True if issued."""
+    ensure_users([owner])
+    if target.exists() and covers(target.read_bytes(), names):
+        _write(target, target.read_bytes(), owner=owner)  # an older release's root-owned copy
+        return False
+    chain, key = issue(ensure_ca(paths, cluster), names, client)
+    _write(target, chain + key, owner=owner)
+    return True
+
+
 def ensure_certificates(topo: Topology, paths: StatePaths, nodes: Iterable[Node] | None = None) -> set[str]:
     """Issue what is missing for ``nodes`` (default: all); return the programs whose certificate changed."""
     changed: set[str] = set()
     for node in topo if nodes is None else nodes:
-        tls = role_of(node).tls
-        if tls is None:
+        role = role_of(node)
+        if role.internal_tls and internal_tls(topo):
+            names = (node.address, "localhost")
+            target = internal_cert_file(paths, node)
+            if _ensure(paths, topo.cluster.name, target, names, role.user, client=True):
+                changed.add(node.name)
+        if role.tls is None:
             continue
         target = cert_file(paths, node)
         operator_file = bool(node.opt(TLS_CERT_KEY))
-        if target.exists() and (operator_file or covers(target.read_bytes(), tls.names(node))):
-            continue
-        chain, key = issue(ensure_ca(paths, topo.cluster.name), tls.names(node))
-        # HAProxy and nginx both read the chain and the key from one file.
-        _write(target, chain + key)
-        changed.add(node.name)
+        if target.exists() and operator_file:
+            continue  # the operator's (ACME's) file: readable by the role's user is theirs to arrange
+        # HAProxy and nginx both read the chain and the key from one file, as the node's own user.
+        if _ensure(paths, topo.cluster.name, target, role.tls.names(node), role.user):
+            changed.add(node.name)
     return changed

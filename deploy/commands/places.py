@@ -58,6 +58,7 @@ class Loopback:
         topo, paths = cluster.topo, cluster.paths
         hosts.preflight(topo, programs(cluster.render_context({})))
         hosts.make_dirs(hosts.dirs_for(paths, topo))
+        hosts.remove_leftovers(paths, topo)
         web_names = [n.name for n in topo.by_role("web")]
         with progress.step("making sure the web nodes run a release"):
             # The first `up` builds one from the working tree; later ones keep what nodes run
@@ -98,7 +99,8 @@ class Loopback:
 
     def reconfigure(self) -> list[str]:
         """Every config rendered again for the current topology; supervisord adds, removes and re-commands
-        programs. Returns their names."""
+        programs. Returns their names. A node added meanwhile (`scale`) gets its folders first."""
+        hosts.make_dirs(hosts.dirs_for(self.cluster.paths, self.cluster.topo))
         hosts.write_files(render_all(self.cluster.render_context()))
         return self.cluster.supervisor.update()
 

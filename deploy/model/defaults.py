@@ -10,6 +10,7 @@ NGINX = "/usr/sbin/nginx"
 MEMCACHED = "/usr/bin/memcached"
 RSYSLOGD = "/usr/sbin/rsyslogd"
 ETCD = "/usr/bin/etcd"
+ETCDCTL = "/usr/bin/etcdctl"
 PG_BIN_DIR = Path("/usr/lib/postgresql/15/bin")
 
 # Rolling deploy, rollback and scale: bound on a drained node's in-flight requests finishing.

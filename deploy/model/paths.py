@@ -5,9 +5,11 @@ in the repository, laid out as::
 
     conf/       rendered configs (haproxy-lb.cfg, patroni-db1.yml, uwsgi-web1.ini, ...)
     data/<n>/   a node's data (PostgreSQL data dir, etcd, SeaweedFS, nginx cache)
-    run/        pid files and unix sockets (supervisord, haproxy runtime API, uWSGI stats)
-    run/<n>/    a DB node's own unix socket dir (nodes on one port must not share one)
-    log/        one log file per node
+    run/        supervisord's pid file and socket
+    run/<n>/    a node's own pid files and unix sockets (uWSGI stats, PostgreSQL: nodes on one port must
+                not share one), owned by the node's user
+    run/haproxy-lb/, run/haproxy-db/   the HAProxy runtime API sockets (lb, dbproxy; the LB's log socket)
+    log/<n>/    a node's log file, in a folder owned by its user (uWSGI and rsyslog rotate by renaming)
     tls/        the cluster's local CA and the certificates it issued (ca.pem is what clients trust)
     secrets.json  generated passwords and keys (local clusters only)
 """
@@ -51,6 +53,10 @@ class StatePaths:
     def secrets(self) -> Path:
         return self.root / "secrets.json"
 
+    def role_secrets(self, role: str) -> Path:
+        """A host's copy of one role's secrets (and only those): node-install keeps it."""
+        return self.root / f"secrets-{role}.json"
+
     @property
     def last_leader(self) -> Path:
         """The DB node that led when the cluster was last stopped (it starts first next time)."""
@@ -71,7 +77,7 @@ class StatePaths:
         return self.run / node
 
     def log_file(self, node: str) -> Path:
-        return self.log / f"{node}.log"
+        return self.log / node / f"{node}.log"
 
     def conf_file(self, name: str) -> Path:
         return self.conf / name
@@ -81,14 +87,24 @@ class StatePaths:
         return self.run / "supervisor.sock"
 
     @property
+    def lb_run(self) -> Path:
+        """The site load balancer's sockets, in a folder its user (HAProxy's) owns."""
+        return self.run / "haproxy-lb"
+
+    @property
     def haproxy_admin_sock(self) -> Path:
         """HAProxy runtime API of the site load balancer (drain, state, stats)."""
-        return self.run / "haproxy-lb.sock"
+        return self.lb_run / "api.sock"
 
     @property
     def haproxy_server_state(self) -> Path:
         """Server states saved before a reload and loaded after it (keeps drain/maint)."""
-        return self.run / "haproxy-lb.state"
+        return self.lb_run / "server.state"
+
+    @property
+    def dbproxy_run(self) -> Path:
+        """The dbproxy's runtime API socket, in a folder its user owns (kept apart from the site LB's)."""
+        return self.run / "haproxy-db"
 
     @property
     def tls(self) -> Path:
@@ -100,4 +116,4 @@ class StatePaths:
         return self.tls / "ca.pem"
 
     def uwsgi_stats_sock(self, node: str) -> Path:
-        return self.run / f"uwsgi-{node}.stats"
+        return self.socket_dir(node) / "uwsgi.stats"

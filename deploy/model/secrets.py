@@ -1,9 +1,10 @@
 """Passwords and keys of one cluster.
 
 Local clusters generate theirs once into ``<state>/secrets.json`` (mode 0600);
-production hosts receive a JSON file. Renderers receive a :class:`Secrets` and never
-read files themselves; a node's renderers receive only the fields its role declares
-(:meth:`Secrets.only`), the others replaced by a marker that names them.
+a production or rehearsal host receives them once (a file or stdin) and keeps only what each of its
+roles declares, in ``<state>/secrets-<role>.json`` (0600 from creation). Renderers receive a
+:class:`Secrets` and never read files themselves; a node's renderers receive only the fields its
+role declares (:meth:`Secrets.only`), the others replaced by a marker that names them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ class Secrets:
     backup_s3_secret_key: str
     # HAProxy's stats page (user "admin"): only the lb role receives it.
     lb_stats_password: str
+    # Patroni's REST API: Basic auth for its unsafe endpoints (switchover, restart, config...).
+    patroni_rest_password: str
+    # etcd: its root user (only the etcd role, which sets authentication up) and Patroni's user there.
+    etcd_root_password: str
+    etcd_patroni_password: str
+    # SeaweedFS (local S3): signs the JWTs its filer and volume servers demand of every HTTP caller.
+    seaweed_jwt_key: str
 
     @classmethod
     def generate(cls) -> Secrets:
@@ -41,6 +49,10 @@ class Secrets:
             backup_s3_access_key="tiersbackup" + _random.token_hex(8),
             backup_s3_secret_key=_random.token_urlsafe(30),
             lb_stats_password=_random.token_urlsafe(18),
+            patroni_rest_password=_random.token_urlsafe(18),
+            etcd_root_password=_random.token_urlsafe(18),
+            etcd_patroni_password=_random.token_urlsafe(18),
+            seaweed_jwt_key=_random.token_urlsafe(32),
         )
 
     @classmethod
@@ -86,10 +98,22 @@ def load_or_create(path: Path) -> Secrets:
     return value
 
 
+def save_role_file(path: Path, secrets: Secrets, names: frozenset[str]) -> None:
+    """Keep ``names`` of ``secrets`` (a role's) on this host, and nothing else: 0600 from creation."""
+    _write(path, {n: getattr(secrets, n) for n in sorted(names)})
+
+
+def load_role_file(path: Path) -> Secrets:
+    """What :func:`save_role_file` kept; every other field withheld."""
+    data = json.loads(path.read_text())
+    return Secrets(**{n: data[n] if n in data else withheld(n) for n in field_names()})
+
+
 def _write(path: Path, data: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)  # O_CREAT applies the mode only to a new file
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=2)
     os.replace(tmp, path)

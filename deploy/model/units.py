@@ -20,7 +20,12 @@ class Program:
     name: str
     role: str
     argv: tuple[str, ...]
-    user: str = "root"
+    # Set from the role's declaration (deploy/roles/nodes.py program_for): never root.
+    user: str = "nobody"
+    # Capabilities it keeps (systemd: AmbientCapabilities and CapabilityBoundingSet); none by default.
+    capabilities: tuple[str, ...] = ()
+    # The only folders it may write under systemd's ProtectSystem=strict (its own data, run and log dirs).
+    writable: tuple[str, ...] = ()
     priority: int = 50
     # Seconds a process must stay up to count as started.
     startsecs: int = 1
@@ -51,6 +56,15 @@ class Program:
             return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%") + '"'
 
         return ",".join(f"{key}={quote(value)}" for key, value in self.environment.items())
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command to run on a node's host; ``input`` (its stdin) carries any secret, never the argv,
+    which every local user can read in /proc."""
+
+    argv: tuple[str, ...]
+    input: str = ""
 
 
 @dataclass(frozen=True)

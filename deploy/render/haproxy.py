@@ -18,7 +18,7 @@ from pathlib import Path
 from ..model.defaults import LOG_MAX_BYTES, RSYSLOGD, TLS12_CIPHERS, TLS13_CIPHERSUITES
 from ..model.paths import StatePaths
 from ..model.secrets import Secrets
-from ..model.tls import cert_file
+from ..model.tls import cert_file, internal_tls
 from ..model.topology import Node, Topology
 from .templates import render
 
@@ -38,6 +38,10 @@ BUSY_PAGE = (
 
 # The stats page's user; its password is the lb_stats_password secret.
 STATS_USER = "admin"
+
+# Response headers for operators and tests (deploy/commands/bench.py, the rolling-deploy tests): sent in the
+# local profile only; the production LB removes them.
+DEBUG_HEADERS = ("X-Served-By", "X-Release", "X-DB-Reads", "X-Scheme")
 
 # Paths only HAProxy's own checks may ask for: the readiness report names internal addresses,
 # versions and buckets, and each call probes every dependency.
@@ -86,9 +90,17 @@ def panic_server_args(node: Node, pipeline: int) -> str:
     return f"{s['endpoint']} {_server_params(s)}"
 
 
-def lb_log_socket(paths: StatePaths) -> str:
-    """The unix datagram socket the site LB's rsyslog reads its access log from."""
-    return str(paths.run / "haproxy-lb-log.sock")
+def lb_jail(paths: StatePaths) -> Path:
+    """Production: the empty folder the LB's workers chroot into; the log socket is its ``/dev/log``."""
+    return paths.lb_run / "jail"
+
+
+def lb_log_socket(topo: Topology, paths: StatePaths) -> str:
+    """The unix datagram socket the site LB's rsyslog reads its access log from (inside the jail in
+    production, where the chrooted workers find it as /dev/log)."""
+    if topo.cluster.profile == "production":
+        return str(lb_jail(paths) / "dev" / "log")
+    return str(paths.lb_run / "log.sock")
 
 
 def lb_syslog_conf(paths: StatePaths) -> Path:
@@ -105,11 +117,11 @@ def _networks(cidrs: list[str]) -> str:
 
 def dbproxy_admin_sock(paths: StatePaths) -> str:
     """Runtime API socket of the dbproxy (kept apart from the site LB's)."""
-    return str(paths.run / "haproxy-dbproxy.sock")
+    return str(paths.dbproxy_run / "api.sock")
 
 
-def render_lb(topo: Topology, paths: StatePaths, secrets: Secrets) -> str:
-    """``haproxy-lb.cfg``: HTTP(S) load balancer in front of every web node."""
+def render_lb(topo: Topology, paths: StatePaths, secrets: Secrets, user: str = "haproxy") -> str:
+    """``haproxy-lb.cfg``: HTTP(S) load balancer in front of every web node (run as ``user``)."""
     lb = topo.one("lb")
     servers = [web_server(w, lb.opt("server_pipeline")) for w in topo.by_role("web")]
     queue_servers = [web_server(q, lb.opt("server_pipeline")) for q in topo.by_role("queue")]
@@ -129,7 +141,9 @@ def render_lb(topo: Topology, paths: StatePaths, secrets: Secrets) -> str:
         default_server=DEFAULT_SERVER,
         admin_sock=str(paths.haproxy_admin_sock),
         state_file=str(paths.haproxy_server_state),
-        log_socket=lb_log_socket(paths),
+        log_socket=lb_log_socket(topo, paths),
+        user=user,
+        jail=str(lb_jail(paths)),
         rsyslogd=RSYSLOGD,
         syslog_conf=lb_syslog_conf(paths),
         timeout_server_s=harakiri + SERVER_TIMEOUT_MARGIN_S,
@@ -142,6 +156,7 @@ def render_lb(topo: Topology, paths: StatePaths, secrets: Secrets) -> str:
         max_body_bytes=lb.opt("max_body_mb") * 1024 * 1024,
         exempt=_networks(lb.opt("limits_exempt")),
         internal_paths="|".join(INTERNAL_PATHS),
+        debug_headers=DEBUG_HEADERS,
         stats_user=STATS_USER,
         stats_password=secrets.lb_stats_password,
         acme_challenge_to=acme,
@@ -154,7 +169,7 @@ def render_lb_syslog(topo: Topology, paths: StatePaths) -> str:
     return render(
         "haproxy/rsyslog-lb.conf.j2",
         lb=lb,
-        socket=lb_log_socket(paths),
+        socket=lb_log_socket(topo, paths),
         work_dir=str(paths.data(lb.name)),
         log_file=str(paths.log_file(lb.name)),
         max_bytes=LOG_MAX_BYTES,
@@ -185,6 +200,7 @@ def render_dbproxy(topo: Topology, paths: StatePaths) -> str:
             for n in topo.by_role("db")
         ],
         admin_sock=dbproxy_admin_sock(paths),
+        check_ca=str(paths.ca_cert) if internal_tls(topo) else "",
         # The stats listener and the runtime API need a few connections beyond the proxy's own.
         global_maxconn=proxy.opt("maxconn") + 50,
     )

@@ -6,11 +6,11 @@ from ..model.defaults import MEMCACHED
 from ..model.topology import Node
 
 
-def memcached_command(node: Node, run_as: str | None = "memcache") -> list[str]:
+def memcached_command(node: Node) -> list[str]:
     """argv for memcached in the foreground on the node's own address.
 
-    ``-U 0`` turns UDP off (nothing uses it; it is an amplification risk), ``-u`` is required
-    when started as root.
+    ``-U 0`` turns UDP off (nothing uses it; it is an amplification risk). The process manager starts it
+    as its own user, so no ``-u`` (which only a root start needs).
     """
     argv = [
         MEMCACHED,
@@ -21,6 +21,4 @@ def memcached_command(node: Node, run_as: str | None = "memcache") -> list[str]:
         "-c", str(node.opt("max_connections")),
         "-t", "2",
     ]  # fmt: skip
-    if run_as:
-        argv += ["-u", run_as]
     return argv

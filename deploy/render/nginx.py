@@ -1,8 +1,8 @@
 """nginx config of the media tier: serves and caches media and static files from S3, never Django.
 
-Run as ``nginx -p <paths.data(media)> -c <paths.conf_file("nginx-media.conf")>`` by root (the
-master drops workers to ``www-data``). ``daemon off`` keeps it in the foreground for the process
-manager. Everything nginx writes lives under the node's data dir (cache, temp files), ``paths.run``
+Run as ``nginx -e stderr -p <paths.data(media)> -c <paths.conf_file("nginx-media.conf")>`` by the
+media role's own account, master included. ``daemon off`` keeps it in the foreground for the process
+manager. Everything nginx writes lives under the node's data dir (cache, temp files), its run folder
 (pid) or stdout/stderr (logs); nothing under /var/lib/nginx. Directories that must exist before
 start are listed by :func:`media_dirs`.
 """
@@ -18,9 +18,6 @@ from ..model.paths import StatePaths
 from ..model.tls import cert_file
 from ..model.topology import Topology
 from .templates import render
-
-# Workers run unprivileged; nginx chowns the cache and temp dirs it creates to this user.
-WORKER_USER = "www-data"
 
 # S3 response headers a browser has no business seeing (request ids, storage details).
 # nginx already drops the upstream's Server, Date and X-Accel-* headers by default.
@@ -70,7 +67,7 @@ def keys_zone_mb(cache_size_mb: int) -> int:
 
 
 def media_pid_file(topo: Topology, paths: StatePaths) -> Path:
-    return paths.run / f"nginx-{topo.one('media').name}.pid"
+    return paths.socket_dir(topo.one("media").name) / "nginx.pid"
 
 
 def media_dirs(topo: Topology, paths: StatePaths) -> tuple[Path, ...]:
@@ -95,8 +92,8 @@ def render_media(topo: Topology, paths: StatePaths) -> str:
         cert=str(cert_file(paths, media)),
         tls12_ciphers=TLS12_CIPHERS,
         s3_endpoint=host_port(s3.address, s3.port),
-        user=WORKER_USER,
         pid_file=str(media_pid_file(topo, paths)),
+        access_log=str(paths.log_file(media.name).parent / "access.log"),
         temp_dirs={name: str(data / f"{name}_temp") for name in TEMP_DIRS},
         cache_dir=str(data / "cache"),
         cache_size_mb=cache_mb,

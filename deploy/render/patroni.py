@@ -20,11 +20,14 @@ import unicodedata
 from ..model.defaults import PG_BIN_DIR
 from ..model.paths import StatePaths
 from ..model.secrets import Secrets
+from ..model.tls import internal_cert_file, internal_tls
 from ..model.topology import Node, Topology, TopologyError
+from .etcd import NAMESPACE, PATRONI_ETCD_USER
 from .pgbackrest import archive_command
 from .templates import render
 
-NAMESPACE = "/tiers/"
+# Basic-auth user of Patroni's REST API (unsafe endpoints); its password is patroni_rest_password.
+REST_USER = "patroni"
 SCRAM_ITERATIONS = 4096  # PostgreSQL's own default (scram_iterations)
 # 2 cores: ~20 busy backends already saturate them; 100 slots cover persistent connections of
 # every uWSGI worker (primary via dbproxy + one replica each), Patroni, replication and admins.
@@ -120,6 +123,12 @@ def render_patroni(topo: Topology, node: Node, paths: StatePaths, secrets: Secre
         rest=f"{node.address}:{node.opt('rest_port')}",
         pg=node.endpoint,
         etcd_hosts=[e.endpoint for e in topo.by_role("etcd")],
+        etcd_user=PATRONI_ETCD_USER,
+        rest_user=REST_USER,
+        tls=internal_tls(topo),
+        cert=str(internal_cert_file(paths, node)),
+        ca=str(paths.ca_cert),
+        host="hostssl" if internal_tls(topo) else "host   ",
         max_connections=MAX_CONNECTIONS,
         post_bootstrap=post_bootstrap,
         data_dir=data_dir(paths, node),
@@ -133,15 +142,28 @@ def render_patroni(topo: Topology, node: Node, paths: StatePaths, secrets: Secre
     )
 
 
-def patroni_ctl_config(topo: Topology, paths: StatePaths) -> str:
-    """patronictl config (``paths.conf_file("patronictl.yml")``): ``patronictl -c <it> list``."""
+def patroni_ctl_config(topo: Topology, paths: StatePaths, secrets: Secrets) -> str:
+    """patronictl config (``paths.conf_file("patronictl.yml")``, root's only): ``patronictl -c <it> list``.
+
+    It holds the REST API's credentials (switchover, pause...) and Patroni's etcd user.
+    """
     hosts = "".join(f"    - {e.endpoint}\n" for e in topo.by_role("etcd"))
+    tls = internal_tls(topo)
+    ca = _yaml_str(str(paths.ca_cert))
     return (
         f"# patronictl for cluster {topo.cluster.name}: rendered by deploy/render/patroni.py.\n"
         f"scope: {topo.cluster.name}\n"
         f"namespace: {NAMESPACE}\n"
-        "etcd3:\n"
-        "  protocol: http\n"
+        "ctl:\n"
+        "  authentication:\n"
+        f"    username: {REST_USER}\n"
+        f"    password: {_yaml_str(secrets.patroni_rest_password)}\n"
+        + (f"  cacert: {ca}\n" if tls else "")
+        + "etcd3:\n"
+        f"  protocol: {'https' if tls else 'http'}\n"
+        + (f"  cacert: {ca}\n" if tls else "")
+        + f"  username: {PATRONI_ETCD_USER}\n"
+        f"  password: {_yaml_str(secrets.etcd_patroni_password)}\n"
         "  hosts:\n"
         f"{hosts}"
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+from pathlib import Path
 
 from ..model.paths import StatePaths
 from ..model.secrets import Secrets
@@ -44,6 +47,42 @@ def s3_identities(topo: Topology, secrets: Secrets) -> str:
     return json.dumps(data, indent=2) + "\n"
 
 
+# security.toml's keys, as the WEED_* environment variables SeaweedFS reads instead of the file.
+_JWT_KEYS = (
+    # master -> volume: writes (the master signs each assigned file id) and reads
+    "WEED_JWT_SIGNING_KEY",
+    "WEED_JWT_SIGNING_READ_KEY",
+    # filer HTTP API: writes and reads (the S3 gateway in the same process signs its own)
+    "WEED_JWT_FILER_SIGNING_KEY",
+    "WEED_JWT_FILER_SIGNING_READ_KEY",
+)
+
+
+def seaweed_environment(secrets: Secrets) -> dict[str, str]:
+    """SeaweedFS's security settings: the filer and volume APIs refuse a caller without a JWT signed with
+    these keys (one per purpose, derived from the seaweed_jwt_key secret, so a read token never writes),
+    on every address they listen on; the S3 gateway (its access keys) is the only way in. In the
+    environment, not a security.toml: the process manager's config is root's only, like every secret."""
+    env = {
+        name: hmac.new(secrets.seaweed_jwt_key.encode(), name.encode(), hashlib.sha256).hexdigest()
+        for name in _JWT_KEYS
+    }
+    # No volume status page, and the filer lists no directory even to a signed caller's browser.
+    env["WEED_ACCESS_UI"] = "false"
+    env["WEED_FILER_EXPOSE_DIRECTORY_METADATA_ENABLED"] = "false"
+    return env
+
+
+# weed serves gRPC on each HTTP port + 10000, and on a unix socket per service in /tmp (not configurable).
+GRPC_OFFSET = 10000
+
+
+def grpc_sockets(node: Node) -> list[Path]:
+    ports = {"s3": node.port, "master": node.opt("master_port"), "volume": node.opt("volume_port"),
+             "filer": node.opt("filer_port")}  # fmt: skip
+    return [Path(f"/tmp/seaweedfs-{name}-grpc-{port + GRPC_OFFSET}.sock") for name, port in ports.items()]
+
+
 def seaweed_command(topo: Topology, node: Node, paths: StatePaths) -> list[str]:
     """argv for ``weed mini`` (master, volume, filer and S3 in one process) on the node's address."""
     storage = topo.storage
@@ -67,6 +106,9 @@ def seaweed_command(topo: Topology, node: Node, paths: StatePaths) -> list[str]:
         f"-volume.port={node.opt('volume_port')}",
         f"-filer.port={node.opt('filer_port')}",
         f"-s3.config={paths.conf_file('s3-identities.json')}",
+        # Its local sockets in the node's own run folder, not /tmp (where another account's may linger).
+        f"-filer.localSocket={paths.socket_dir(node.name) / 'filer.sock'}",
+        f"-s3.localSocket={paths.socket_dir(node.name) / 's3.sock'}",
         # Side services we do not use: fewer ports, less memory.
         "-admin.ui=false",
         "-webdav=false",

@@ -19,11 +19,12 @@ def render_uwsgi(
     secrets: Secrets,
     app_dir: Path | None = None,
     release: str = "",
+    user: str = "",
 ) -> str:
     """The ini for ``node``; ``app_dir`` is the release's app folder (the working tree's by default).
 
     ``release`` (the version the node runs) becomes ``TIERS_RELEASE``, which the app reports in
-    its ``X-Release`` header and ``/readyz`` body.
+    its ``X-Release`` header and ``/readyz`` body. ``user``: the account uWSGI drops to if root starts it.
     """
     environment = web_environment(topo, node, paths, secrets)
     if release:
@@ -43,4 +44,5 @@ def render_uwsgi(
         stats_socket=paths.uwsgi_stats_sock(node.name),
         log_file=paths.log_file(node.name),
         environment=environment,
+        user=user,
     )

@@ -19,7 +19,7 @@ from ..model.paths import StatePaths
 from ..model.secrets import Secrets
 from ..model.tls import TLS_CERT_KEY
 from ..model.topology import PORT, POSITIVE, Node, RoleSchema, Schema, Topology
-from ..model.units import RESTART, ConfigFile, Dir, Program
+from ..model.units import RESTART, Command, ConfigFile, Dir, Program
 
 # Terraform's database modes (terraform/variables.tf `database_mode`).
 ALL_MODES = ("patroni", "rds")
@@ -108,6 +108,10 @@ def no_dirs(_paths: StatePaths, _node: Node) -> list[Dir]:
     return []
 
 
+def no_paths(_paths: StatePaths, _node: Node) -> list[Path]:
+    return []
+
+
 def no_pids(_paths: StatePaths, _node: Node) -> list[int]:
     return []
 
@@ -130,10 +134,19 @@ class Role:
     # Debian packages whose binaries it runs; the binaries preflight checks for.
     packages: tuple[str, ...] = ()
     binaries: tuple[str, ...] = ()
-    # OS users its processes run as (besides root); they come with its packages.
+    # The unprivileged OS user its program runs as (supervisord's `user=`, systemd's `User=`); every
+    # directory it writes (its data, run and log folders) is owned by it. Root is never a role's user.
+    user: str = "nobody"
+    # OS users it needs: its own (created as a system user when its packages do not bring it) and others.
     users: tuple[str, ...] = ()
+    # Capabilities its program keeps (systemd's AmbientCapabilities and CapabilityBoundingSet): e.g.
+    # CAP_NET_BIND_SERVICE for a port below 1024 in production. Everything else is dropped.
+    capabilities: tuple[str, ...] = ()
     # Terminates TLS: where its certificate comes from and what a locally issued one covers.
     tls: Tls | None = None
+    # Serves TLS to other nodes in the production profile (etcd, Patroni and PostgreSQL): a certificate
+    # for its address from the cluster CA (deploy/model/tls.py internal_cert_file).
+    internal_tls: bool = False
     # The fields of deploy.model.secrets.Secrets it receives; every other one is withheld.
     secrets: frozenset[str] = frozenset()
     # Config files of one node (each names the program that reloads on change).
@@ -158,3 +171,8 @@ class Role:
     # Runs the live release's app (not a release of its own, as web nodes do): a deploy or rollback ships
     # the release to its hosts and re-renders it once the web nodes are switched (workers, queue nodes).
     follows_live: bool = False
+    # Files outside its folders an earlier run may have left, which would stop it from starting (SeaweedFS's
+    # gRPC sockets in /tmp): host preparation removes those not owned by the role's user.
+    leftovers: Callable[[StatePaths, Node], list[Path]] = no_paths
+    # Commands run once its nodes are ready, on its first node's host; idempotent (etcd: authentication).
+    setup: Callable[[RenderContext, Node], list[Command]] | None = None

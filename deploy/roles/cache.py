@@ -40,7 +40,8 @@ ROLE = Role(
     ),
     packages=("memcached",),
     binaries=(MEMCACHED,),
-    users=("memcache",),
+    # Started as this user (Debian's memcached brings it), so memcached never holds root.
+    user="memcache",
     ready=_listening,
     ready_timeout_s=20.0,
 )

@@ -87,7 +87,8 @@ def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
     patroni = render_patroni(ctx.topo, node, ctx.paths, ctx.secrets)
     return [
         ConfigFile(config_path(ctx.paths, node), patroni, 0o600, owner="postgres", program=node.name),
-        ConfigFile(ctl_config_path(ctx.paths), patroni_ctl_config(ctx.topo, ctx.paths)),
+        # Root's only: the REST API's and etcd's credentials.
+        ConfigFile(ctl_config_path(ctx.paths), patroni_ctl_config(ctx.topo, ctx.paths, ctx.secrets), 0o600),
         # pgBackRest (archive-push from PostgreSQL, backups and restores): read as postgres, holds the
         # repository's key pair. No program reloads on it: every pgBackRest run reads it afresh.
         ConfigFile(
@@ -102,8 +103,6 @@ def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
 def _dirs(paths: StatePaths, node: Node) -> list[Dir]:
     return [
         Dir(paths.data(node.name), 0o700, "postgres"),
-        # Its own unix socket dir: nodes on one port must not share a socket file.
-        Dir(paths.socket_dir(node.name), 0o755, "postgres"),
     ]
 
 
@@ -115,7 +114,6 @@ def _program(ctx: RenderContext, node: Node) -> Program:
         name=node.name,
         role="db",
         argv=(str(ctx.paths.venv / "bin" / "patroni"), str(config_path(ctx.paths, node))),
-        user="postgres",
         stopwaitsecs=60,
         stopasgroup=False,
         startsecs=2,
@@ -129,7 +127,8 @@ def _program(ctx: RenderContext, node: Node) -> Program:
 
 def _backup_schedule(ctx: RenderContext, node: Node) -> Program:
     # Every DB node's host runs one; only the leader's acts (deploy/commands/backup_schedule.py). As
-    # root: it runs pgBackRest and psql as postgres, and reads the topology.
+    # postgres: it runs pgBackRest and psql (their `runuser -u postgres` prefix is dropped for a process
+    # that is postgres already: clients/transport.py) and reads the topology; it needs no secret.
     argv = (
         *project_python(ctx.paths.repo),
         "-m",
@@ -138,7 +137,7 @@ def _backup_schedule(ctx: RenderContext, node: Node) -> Program:
         str(ctx.paths.root.parent),
         node.name,
     )
-    return Program(name=f"{node.name}-backups", role="db", argv=argv, startsecs=2)
+    return Program(name=f"{node.name}-backups", role="db", argv=argv, startsecs=2, user="postgres")
 
 
 def _ready(node: Node, probe: Prober) -> bool:
@@ -201,7 +200,9 @@ ROLE = Role(
     ),
     packages=("postgresql-15", "postgresql-client-15", "pgbackrest"),
     binaries=(str(PG_BIN_DIR / "postgres"), PGBACKREST),
-    users=("postgres",),
+    # PostgreSQL refuses to run as root; Debian's package brings the user.
+    user="postgres",
+    internal_tls=True,
     secrets=frozenset(
         {
             "db_superuser_password",
@@ -209,6 +210,8 @@ ROLE = Role(
             "db_app_password",
             "backup_s3_access_key",
             "backup_s3_secret_key",
+            "patroni_rest_password",
+            "etcd_patroni_password",
         }
     ),
     files=_files,

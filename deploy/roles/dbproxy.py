@@ -5,12 +5,13 @@ from __future__ import annotations
 from ..model.defaults import HAPROXY
 from ..model.paths import StatePaths
 from ..model.topology import PORT, POSITIVE, REQUIRED, Node, RoleSchema
-from ..model.units import ConfigFile, Program
+from ..model.units import ConfigFile, Dir, Program
 from ..render.haproxy import render_dbproxy
 from .base import Flow, Placement, RenderContext, Role
 from .checks import listening
 
 PATRONI_MODES = ("patroni",)
+USER = "tiers-dbproxy"
 
 
 def config_path(paths: StatePaths, node: Node):
@@ -19,6 +20,10 @@ def config_path(paths: StatePaths, node: Node):
 
 def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
     return [ConfigFile(config_path(ctx.paths, node), render_dbproxy(ctx.topo, ctx.paths), program=node.name)]
+
+
+def _dirs(paths: StatePaths, node: Node) -> list[Dir]:
+    return [Dir(paths.dbproxy_run, 0o750, USER)]
 
 
 def _program(ctx: RenderContext, node: Node) -> Program:
@@ -54,7 +59,10 @@ ROLE = Role(
     ),
     packages=("haproxy",),
     binaries=(HAPROXY,),
+    # Not the site LB's account (haproxy): on one machine neither can signal or read the other's sockets.
+    user=USER,
     files=_files,
+    dirs=_dirs,
     ready=_listening,
     # Restart, not USR2: a reload's old workers would keep serving the long-lived (persistent)
     # Django connections with the old server list for as long as those connections live.

@@ -8,8 +8,8 @@ from ..clients.probes import Prober
 from ..model.defaults import ETCD
 from ..model.paths import StatePaths
 from ..model.topology import PORT, REQUIRED, Node, RoleSchema
-from ..model.units import Dir, Program
-from ..render.etcd import etcd_command
+from ..model.units import Command, Dir, Program
+from ..render.etcd import auth_setup, etcd_command
 from .base import Flow, Placement, RenderContext, Role, StatusView
 
 PATRONI_MODES = ("patroni",)
@@ -19,8 +19,12 @@ def _program(ctx: RenderContext, node: Node) -> Program:
     return Program(name=node.name, role="etcd", argv=tuple(etcd_command(ctx.topo, node, ctx.paths)))
 
 
+def _setup(ctx: RenderContext, node: Node) -> list[Command]:
+    return auth_setup(ctx.topo, node, ctx.paths, ctx.secrets)
+
+
 def _dirs(paths: StatePaths, node: Node) -> list[Dir]:
-    return [Dir(paths.data(node.name), 0o700)]
+    return [Dir(paths.data(node.name), 0o700, "etcd")]
 
 
 def _health(node: Node, probe: Prober) -> tuple[int, object]:
@@ -63,6 +67,12 @@ ROLE = Role(
     ),
     packages=("etcd-server", "etcd-client"),
     binaries=(ETCD,),
+    # Debian's etcd-server brings the user.
+    user="etcd",
+    internal_tls=True,
+    # It sets authentication up (root's password) and Patroni's user in it.
+    secrets=frozenset({"etcd_root_password", "etcd_patroni_password"}),
+    setup=_setup,
     dirs=_dirs,
     ready=_healthy,
 )

@@ -11,6 +11,7 @@ from ..model.paths import StatePaths
 from ..model.topology import HOST_RE, PORT, POSITIVE, REQUIRED, Node, RoleSchema, TopologyError
 from ..model.units import ConfigFile, Dir, Program
 from ..render.haproxy import (
+    lb_jail,
     lb_log_rotate_script,
     lb_syslog_conf,
     render_lb,
@@ -19,6 +20,8 @@ from ..render.haproxy import (
 )
 from .base import TLS_KEYS, Placement, RenderContext, Role, Tls
 from .checks import http
+
+USER = "haproxy"
 
 
 def _validate(source: str, nodes: tuple[Node, ...]) -> None:
@@ -54,7 +57,7 @@ def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
     return [
         # 0600: it holds the stats page's password.
         ConfigFile(
-            config_path(paths, node), render_lb(ctx.topo, paths, ctx.secrets), 0o600, program=node.name
+            config_path(paths, node), render_lb(ctx.topo, paths, ctx.secrets, USER), 0o600, USER, node.name
         ),
         ConfigFile(lb_syslog_conf(paths), render_lb_syslog(ctx.topo, paths), program=node.name),
         ConfigFile(lb_log_rotate_script(paths), render_log_rotate_script(), 0o755),
@@ -62,8 +65,15 @@ def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
 
 
 def _dirs(paths: StatePaths, node: Node) -> list[Dir]:
-    # rsyslog's work directory.
-    return [Dir(paths.data(node.name))]
+    jail = lb_jail(paths)
+    return [
+        # rsyslog's work directory; the runtime API and log sockets.
+        Dir(paths.data(node.name), 0o700, USER),
+        Dir(paths.lb_run, 0o750, USER),
+        # Production: the workers' chroot (root's, empty), where only the log socket appears (/dev/log).
+        Dir(jail, 0o755),
+        Dir(jail / "dev", 0o755, USER),
+    ]
 
 
 def _program(ctx: RenderContext, node: Node) -> Program:
@@ -139,6 +149,10 @@ ROLE = Role(
     ingress=(),  # from the internet only (Placement.public)
     packages=("haproxy", "rsyslog"),
     binaries=(HAPROXY, RSYSLOGD),
+    # Master, workers and the access-log rsyslog run as HAProxy's account (Debian's package brings it). In
+    # production the unit lends it the right to bind 80/443 and to chroot its workers, nothing more.
+    user=USER,
+    capabilities=("CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT"),
     tls=Tls(public_name=lambda node: node.opt("public_host")),
     secrets=frozenset({"lb_stats_password"}),
     files=_files,

@@ -9,9 +9,12 @@ from ..model.defaults import NGINX
 from ..model.paths import StatePaths
 from ..model.topology import PORT, POSITIVE, REQUIRED, Node, RoleSchema, TopologyError
 from ..model.units import ConfigFile, Dir, Program
-from ..render.nginx import WORKER_USER, render_media
+from ..render.nginx import render_media
 from .base import TLS_KEYS, Placement, RenderContext, Role, Tls
 from .checks import http
+
+# nginx's own account, not Debian's www-data (which other sites on a host may share).
+USER = "tiers-media"
 
 
 def _validate(source: str, nodes: tuple[Node, ...]) -> None:
@@ -33,13 +36,15 @@ def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
 
 
 def _dirs(paths: StatePaths, node: Node) -> list[Dir]:
-    # nginx (-p <data dir>) creates its cache and temp paths (the last level) itself, owned by its workers.
-    return [Dir(paths.data(node.name))]
+    # nginx (-p <data dir>) creates its cache and temp paths (the last level) itself.
+    return [Dir(paths.data(node.name), 0o700, USER)]
 
 
 def _program(ctx: RenderContext, node: Node) -> Program:
-    # Run by root; the master drops its workers to WORKER_USER. SIGQUIT: graceful shutdown.
-    argv = (NGINX, "-p", str(ctx.paths.data(node.name)), "-c", str(config_path(ctx.paths, node)))
+    # Master and workers run as USER (in production the unit lends it CAP_NET_BIND_SERVICE for 80/443).
+    # -e stderr: the compiled-in error log (/var/log/nginx) is not this user's to open. SIGQUIT: graceful stop.
+    data, conf = str(ctx.paths.data(node.name)), str(config_path(ctx.paths, node))
+    argv = (NGINX, "-e", "stderr", "-p", data, "-c", conf)
     return Program(name=node.name, role="media", argv=argv, stopsignal="QUIT")
 
 
@@ -73,7 +78,8 @@ ROLE = Role(
     ingress=(),  # from the internet only (Placement.public)
     packages=("nginx",),
     binaries=(NGINX,),
-    users=(WORKER_USER,),
+    user=USER,
+    capabilities=("CAP_NET_BIND_SERVICE",),
     tls=Tls(public_name=_public_host),
     files=_files,
     dirs=_dirs,

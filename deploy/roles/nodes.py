@@ -22,10 +22,18 @@ def context_for(ctx: RenderContext, node: Node) -> RenderContext:
 
 
 def program_for(ctx: RenderContext, node: Node) -> Program:
+    """The node's program as its role declares it: its user, its capabilities, the folders it may write."""
     role = role_of(node)
     program = role.program(context_for(ctx, node), node)
     return dataclasses.replace(
-        program, name=node.name, role=role.name, priority=role.priority, reload=role.reload
+        program,
+        name=node.name,
+        role=role.name,
+        priority=role.priority,
+        reload=role.reload,
+        user=role.user,
+        capabilities=role.capabilities,
+        writable=tuple(str(d.path) for d in node_dirs(ctx.paths, node) if d.owner == role.user),
     )
 
 
@@ -77,4 +85,11 @@ def state_dirs(paths: StatePaths) -> list[Dir]:
 
 
 def node_dirs(paths: StatePaths, node: Node) -> list[Dir]:
-    return role_of(node).dirs(paths, node)
+    """The node's own log and run folders (owned by its user, who writes and rotates its log file
+    there) and what its role adds."""
+    role = role_of(node)
+    own = [
+        Dir(paths.log_file(node.name).parent, 0o750, role.user),
+        Dir(paths.socket_dir(node.name), 0o755, role.user),
+    ]
+    return [*own, *role.dirs(paths, node)]

@@ -10,7 +10,16 @@ from __future__ import annotations
 from ..model.topology import Node, RoleSchema
 from ..model.units import ConfigFile
 from .base import Flow, Placement, RenderContext, Role
-from .web import APP_SECRETS, UWSGI_KEYS, check_nice, uwsgi_files, uwsgi_program, uwsgi_ready, uwsgi_status
+from .web import (
+    APP_SECRETS,
+    USER,
+    UWSGI_KEYS,
+    check_nice,
+    uwsgi_files,
+    uwsgi_program,
+    uwsgi_ready,
+    uwsgi_status,
+)
 
 
 def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
@@ -35,6 +44,8 @@ ROLE = Role(
         Flow("lb", "check_port", "HAProxy to the queue node's check worker: /readyz checks"),
     ),
     packages=("postgresql-client",),
+    # The web nodes' account: the same app, the same files it may read.
+    user=USER,
     # The same Django: the DB password (admission pass on the primary), the signing key (queue tokens),
     # and the S3 pair its /readyz probes with.
     secrets=APP_SECRETS,

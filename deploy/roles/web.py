@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..clients.probes import Prober
@@ -12,6 +13,8 @@ from ..model.units import ConfigFile, Program
 from ..render.uwsgi import render_uwsgi
 from .base import Flow, Placement, RenderContext, Role, StatusView
 
+# Django's account: it can read the releases and write its own log and stats socket, nothing else.
+USER = "tiers-web"
 # What Django needs: the app role's password, the signing key, the S3 key pair.
 APP_SECRETS = frozenset({"db_app_password", "django_secret_key", "s3_access_key", "s3_secret_key"})
 
@@ -49,8 +52,8 @@ def ini_path(paths: StatePaths, node: Node):
 
 def uwsgi_files(ctx: RenderContext, node: Node, release: tuple[Path | None, str]) -> list[ConfigFile]:
     """The node's uWSGI ini running ``release`` (app dir, version; (None, "") = the working tree)."""
-    text = render_uwsgi(ctx.topo, node, ctx.paths, ctx.secrets, *release)
-    return [ConfigFile(ini_path(ctx.paths, node), text, 0o600, program=node.name)]
+    text = render_uwsgi(ctx.topo, node, ctx.paths, ctx.secrets, *release, USER)
+    return [ConfigFile(ini_path(ctx.paths, node), text, 0o600, USER, node.name)]
 
 
 def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
@@ -79,10 +82,19 @@ def uwsgi_ready(node: Node, probe: Prober) -> bool:
     return readyz(node, probe)[0] == 200
 
 
+def _release(body: bytes) -> str:
+    """The release /readyz reports (its body: production sends no X-Release header)."""
+    try:
+        data = json.loads(body or b"null")
+    except ValueError:
+        return "?"
+    return str(data.get("release") or "?") if isinstance(data, dict) else "?"
+
+
 def uwsgi_status(node: Node, view: StatusView) -> tuple[str, str]:
-    status, headers, _body = readyz(node, view.probe)
+    status, _headers, body = readyz(node, view.probe)
     lb = view.lb_servers.get(node.name)
-    detail = f"readyz {status}; lb: {lb.summary if lb else '?'}; release {headers.get('x-release') or '?'}"
+    detail = f"readyz {status}; lb: {lb.summary if lb else '?'}; release {_release(body)}"
     return ("ok" if status == 200 else f"http {status}"), detail
 
 
@@ -103,6 +115,7 @@ ROLE = Role(
         Flow("lb", "check_port", "HAProxy to uWSGI's check worker: /readyz checks"),
     ),
     packages=("postgresql-client",),
+    user=USER,
     secrets=APP_SECRETS,
     files=_files,
     ready=uwsgi_ready,

@@ -50,6 +50,9 @@ ROLE = Role(
     # Listens on nothing: no rows into it (its own rows are in db, dbproxy, cache and s3).
     ingress=(),
     packages=("postgresql-client",),
+    # Not the web nodes' account: a worker decodes untrusted uploads (Pillow), so a decoder exploit
+    # lands in an account that can signal or read nothing of the web nodes'.
+    user="tiers-worker",
     secrets=APP_SECRETS,
     # No probe: running past startsecs is its readiness (ready=None).
     ready_timeout_s=30.0,

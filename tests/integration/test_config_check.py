@@ -98,12 +98,15 @@ def test_haproxy_lb_config_loads_a_saved_server_state(topo: Topology, paths: Sta
         "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl "
         "srv_check_port srv_check_addr srv_agent_addr srv_agent_port"
     )
+    paths.haproxy_server_state.parent.mkdir(parents=True, exist_ok=True)
     paths.haproxy_server_state.write_text(f"1\n# {columns}\n")
     _haproxy_check(_write(paths, "haproxy-lb.cfg", render_lb(topo, paths, SECRETS)))
 
 
-def test_haproxy_dbproxy_config_is_valid(topo: Topology, paths: StatePaths) -> None:
-    _haproxy_check(_write(paths, "haproxy-dbproxy.cfg", render_dbproxy(topo, paths)))
+def test_haproxy_dbproxy_config_is_valid(profiled: Topology, paths: StatePaths) -> None:
+    # Production checks Patroni's REST API over TLS against the cluster CA, which must exist.
+    pki.ensure_ca(paths, profiled.cluster.name)
+    _haproxy_check(_write(paths, "haproxy-dbproxy.cfg", render_dbproxy(profiled, paths)))
 
 
 def test_nginx_media_config_is_valid(profiled: Topology, paths: StatePaths) -> None:

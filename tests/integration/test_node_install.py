@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pwd
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from deploy.model.paths import REPO
 from deploy.model.secrets import Secrets
-from deploy.roles import load
+from deploy.roles import ROLES, load
 
 pytestmark = pytest.mark.integration
 
@@ -69,8 +70,8 @@ def test_every_node_installs_and_systemd_accepts_its_unit(production, tmp_path: 
 
 def test_a_production_node_without_secrets_is_refused(production, tmp_path: Path) -> None:
     topo_file, _secrets = production
-    # web1 renders Django's keys; lb the stats page's password.
-    for node in ("web1", "lb"):
+    # web1 renders Django's keys; lb the stats page's password; etcd sets up its users' passwords.
+    for node in ("web1", "lb", "etcd"):
         out = _install(topo_file, node, tmp_path)
         assert out.returncode == 1
         assert "needs its secrets" in out.stderr
@@ -81,8 +82,35 @@ def test_nodes_without_secrets_in_their_configs_install_without_a_secrets_file(
     production, tmp_path: Path
 ) -> None:
     topo_file, _secrets = production
-    for node in ("media", "etcd", "dbproxy", "cache1"):
+    for node in ("media", "dbproxy", "cache1"):
         out = _install(topo_file, node, tmp_path)
         assert out.returncode == 0, out.stderr
     conf = tmp_path / "state" / "prodcheck" / "conf"
     assert "unused" not in (conf / "nginx-media.conf").read_text()
+
+
+def test_a_host_keeps_only_its_roles_secrets_readable_by_root_only(production, tmp_path: Path) -> None:
+    """Probe: the state folder's secrets files after node-install got the whole cluster secret on stdin."""
+    topo_file, secrets = production
+    everything = json.loads(secrets.read_text())
+    state = tmp_path / "state" / "prodcheck"
+    for node in ("web1", "db1", "lb", "etcd"):
+        out = subprocess.run(
+            [sys.executable, "-m", "deploy", "--topology", str(topo_file), "node-install", node, "--no-enable",
+             "--state", str(tmp_path / "state"), "--systemd-dir", str(tmp_path / "units"), "--secrets", "-"],
+            cwd=REPO, input=secrets.read_text(), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+    for role in ("web", "db", "lb", "etcd"):
+        kept = state / f"secrets-{role}.json"
+        assert kept.stat().st_mode & 0o777 == 0o600 and kept.stat().st_uid == 0
+        data = json.loads(kept.read_text())
+        assert set(data) == set(ROLES[role].secrets), role
+        assert all(data[k] == everything[k] for k in data)
+    assert not (state / "secrets.json").exists()  # the whole file never lands on a host
+    # A later node-install of the role needs no file: the host's copy is enough.
+    again = _install(topo_file, "web1", tmp_path)
+    assert again.returncode == 0, again.stderr
+    ini = state / "conf" / "uwsgi-web1.ini"
+    assert ini.stat().st_mode & 0o777 == 0o600 and ini.stat().st_uid == pwd.getpwnam("tiers-web").pw_uid
+    assert everything["django_secret_key"] in ini.read_text()

@@ -6,6 +6,7 @@ import json
 import logging
 
 import psycopg2
+import psycopg2.errors
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from django.db import utils as db_utils
@@ -66,5 +67,13 @@ def test_dependency_errors_are_told_apart_from_bugs() -> None:
     assert database_unavailable(psycopg2.DatabaseError("error with status PGRES_TUPLES_OK and no message"))
     assert not database_unavailable(db_utils.ProgrammingError("syntax error"))
     assert not database_unavailable(db_utils.DataError("value too long"))
+    # A write that dbproxy sent to a node still in recovery (its leader check lags a role change): Django
+    # wraps psycopg2's ReadOnlySqlTransaction in an InternalError. Other InternalErrors stay bugs.
+    wrapped = db_utils.InternalError("cannot execute UPDATE in a read-only transaction")
+    wrapped.__cause__ = psycopg2.errors.ReadOnlySqlTransaction(
+        "cannot execute UPDATE in a read-only transaction"
+    )
+    assert database_unavailable(wrapped)
+    assert not database_unavailable(db_utils.InternalError("current transaction is aborted"))
     assert storage_unavailable(EndpointConnectionError(endpoint_url="http://s3"))
     assert not storage_unavailable(db_utils.OperationalError("x"))

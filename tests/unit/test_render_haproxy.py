@@ -87,8 +87,10 @@ def test_health_check_is_http11_with_an_allowed_host() -> None:
 
 def test_lb_runtime_api_and_state_file_come_from_state_paths() -> None:
     config = render_lb(topo(), StatePaths(root=Path("/elsewhere")), SECRETS)
-    assert "stats socket /elsewhere/run/haproxy-lb.sock mode 600 level admin expose-fd listeners" in config
-    assert "server-state-file /elsewhere/run/haproxy-lb.state\n" in config
+    assert (
+        "stats socket /elsewhere/run/haproxy-lb/api.sock mode 600 level admin expose-fd listeners" in config
+    )
+    assert "server-state-file /elsewhere/run/haproxy-lb/server.state\n" in config
     assert "load-server-state-from-file global\n" in config
 
 
@@ -104,7 +106,7 @@ def test_dbproxy_checks_each_db_nodes_patroni_port() -> None:
 
 
 def test_dbproxy_has_its_own_runtime_socket() -> None:
-    assert dbproxy_admin_sock(PATHS) == "/state/run/haproxy-dbproxy.sock"
+    assert dbproxy_admin_sock(PATHS) == "/state/run/haproxy-db/api.sock"
     assert dbproxy_admin_sock(PATHS) != str(PATHS.haproxy_admin_sock)
     assert f"stats socket {dbproxy_admin_sock(PATHS)} " in render_dbproxy(topo(), PATHS)
 
@@ -114,7 +116,7 @@ EXPECTED_DBPROXY = r"""# PostgreSQL primary endpoint (pgproxy) of cluster unit: 
 
 global
     # Runtime API of this proxy (separate from the site LB's).
-    stats socket /state/run/haproxy-dbproxy.sock mode 600 level admin expose-fd listeners
+    stats socket /state/run/haproxy-db/api.sock mode 600 level admin expose-fd listeners
     # -db keeps HAProxy in the foreground: logs go to stdout, captured by the process manager.
     log stdout format raw local0
     maxconn 350

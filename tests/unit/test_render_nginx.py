@@ -63,7 +63,12 @@ def test_everything_written_stays_in_the_state_folder() -> None:
 
 def test_dirs_to_create_before_start() -> None:
     dirs = node_dirs(PATHS, topo().one("media"))
-    assert [(d.path, d.owner, d.mode) for d in dirs] == [(Path("/state/data/cdn"), "root", 0o755)]
+    # Its own log and run folders, and its data dir: every one the media account's, none root's.
+    assert [(d.path, d.owner, d.mode) for d in dirs] == [
+        (Path("/state/log/cdn"), "tiers-media", 0o750),
+        (Path("/state/run/cdn"), "tiers-media", 0o755),
+        (Path("/state/data/cdn"), "tiers-media", 0o700),
+    ]
 
 
 def test_cache_lifetimes_and_browser_caching() -> None:

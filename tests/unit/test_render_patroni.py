@@ -97,8 +97,19 @@ def test_identity_rest_and_dcs_hosts() -> None:
     assert conf["scope"] == "t1"
     assert conf["namespace"] == "/tiers/"
     assert conf["name"] == "pg2"
-    assert conf["restapi"] == {"listen": "10.0.2.2:8009", "connect_address": "10.0.2.2:8009"}
-    assert conf["etcd3"] == {"protocol": "http", "hosts": ["10.0.9.1:2379", "10.0.9.2:12379"]}
+    assert conf["restapi"] == {
+        "listen": "10.0.2.2:8009",
+        "connect_address": "10.0.2.2:8009",
+        "authentication": {"username": "patroni", "password": "test-patroni_rest_password"},
+        # Unsafe endpoints from the DB nodes and loopback (patronictl on a DB host) only.
+        "allowlist": ["127.0.0.1", "10.0.2.1", "10.0.2.2"],
+    }
+    assert conf["etcd3"] == {
+        "protocol": "http",
+        "hosts": ["10.0.9.1:2379", "10.0.9.2:12379"],
+        "username": "patroni",
+        "password": "test-etcd_patroni_password",
+    }
     assert "etcd" not in conf  # the v2 API section must not sneak back in
     assert conf["watchdog"] == {"mode": "off"}
     assert conf["tags"] == {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False}
@@ -228,12 +239,18 @@ def test_stable_salt_depends_on_seed_and_password() -> None:
 
 
 def test_patronictl_config_exact() -> None:
-    assert patroni_ctl_config(topology(), PATHS) == (
+    assert patroni_ctl_config(topology(), PATHS, SECRETS) == (
         "# patronictl for cluster t1: rendered by deploy/render/patroni.py.\n"
         "scope: t1\n"
         "namespace: /tiers/\n"
+        "ctl:\n"
+        "  authentication:\n"
+        "    username: patroni\n"
+        '    password: "test-patroni_rest_password"\n'
         "etcd3:\n"
         "  protocol: http\n"
+        "  username: patroni\n"
+        '  password: "test-etcd_patroni_password"\n'
         "  hosts:\n"
         "    - 10.0.9.1:2379\n"
         "    - 10.0.9.2:12379\n"

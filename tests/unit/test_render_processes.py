@@ -39,7 +39,7 @@ def test_uwsgi_refuses_bodies_over_the_lb_cap() -> None:
 def test_memcached_command() -> None:
     assert memcached_command(small().by_role("cache")[0]) == [
         "/usr/bin/memcached", "-l", "127.9.3.1", "-p", "11211", "-U", "0", "-m", "64", "-c", "1024",
-        "-t", "2", "-u", "memcache",
+        "-t", "2",
     ]  # fmt: skip
 
 
@@ -49,7 +49,9 @@ def test_seaweed_command_binds_its_own_address() -> None:
         "/repo/.venv/bin/weed", "mini", "-dir=/state/data/s3", "-ip=127.9.4.1", "-ip.bind=127.9.4.1",
         "-s3.port=8333", "-s3.port.https=8334", "-s3.cert.file=/state/tls/s3.pem",
         "-s3.key.file=/state/tls/s3.pem", "-master.port=9333", "-volume.port=9340", "-filer.port=8888",
-        "-s3.config=/state/conf/s3-identities.json", "-admin.ui=false", "-webdav=false",
+        "-s3.config=/state/conf/s3-identities.json",
+        "-filer.localSocket=/state/run/s3/filer.sock", "-s3.localSocket=/state/run/s3/s3.sock",
+        "-admin.ui=false", "-webdav=false",
         "-s3.port.iceberg=0", "-s3.port.lance=0", "-bucket=tiers-media,tiers-static,tiers-private,tiers-backup",
     ]  # fmt: skip
 

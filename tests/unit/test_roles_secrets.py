@@ -10,7 +10,7 @@ from deploy.model.secrets import Secrets, field_names, withheld
 from deploy.model.topology import Node
 from deploy.roles import REGISTRY, role_of
 from deploy.roles.base import RenderContext
-from deploy.roles.nodes import node_files, program_for
+from deploy.roles.nodes import context_for, node_files, program_for
 from tests.unit.fixtures import PATHS, SECRETS, small
 
 TOPO = small()
@@ -18,11 +18,15 @@ NODES = [TOPO.by_role(r.name)[0] for r in REGISTRY]
 
 
 def rendered(node: Node, secrets: Secrets) -> str:
-    """Everything a host of this node receives: its files, its program's command and environment."""
+    """Everything a host of this node receives: its files, its program's command and environment, its
+    role's setup commands and their input."""
     ctx = RenderContext(TOPO, PATHS, secrets)
     program = program_for(ctx, node)
     parts = [cf.content for cf in node_files(ctx, node)]
     parts += [" ".join(program.argv), *(f"{k}={v}" for k, v in program.environment.items())]
+    setup = role_of(node).setup
+    ctx = context_for(ctx, node)
+    parts += [f"{' '.join(c.argv)}\n{c.input}" for c in (setup(ctx, node) if setup else [])]
     return "\n".join(parts)
 
 

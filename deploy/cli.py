@@ -24,6 +24,7 @@ from .commands.scale import load_overlay, scale, scaled
 from .commands.state import ClusterError
 from .commands.status import status
 from .commands.supervision import SupervisionError
+from .commands.tf_topology import from_terraform
 from .model.defaults import DRAIN_TIMEOUT_S, READY_TIMEOUT_S
 from .model.paths import REPO, StatePaths
 from .model.secrets import Secrets
@@ -70,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hk.add_argument("node")
     hk.add_argument("--state", default="/var/lib/tiers")
+    topo_cmd = sub.add_parser("topology", help="topologies made elsewhere").add_subparsers(
+        dest="topology_command", required=True
+    )
+    ftf = topo_cmd.add_parser(
+        "from-terraform", help="the topology in `terraform output -json` (validated), to a file or stdout"
+    )
+    ftf.add_argument("outputs", nargs="?", default="-", help="terraform output -json's file (default stdin)")
+    ftf.add_argument("--out", "-o", default="-", help="where to write the TOML (default stdout)")
     tf = sub.add_parser("terraform-roles", help="write terraform/roles.tf.json from the role registry")
     tf.add_argument("--out", default=str(REPO / "terraform" / "roles.tf.json"))
     fo = sub.add_parser("failover", help="planned switchover of the primary to a replica (Patroni)")
@@ -189,8 +198,28 @@ def list_releases(cluster: Cluster, prune: int | None) -> int:
     return 0
 
 
+def topology_from_terraform(outputs: str, out: str) -> int:
+    try:
+        text = sys.stdin.read() if outputs == "-" else Path(outputs).read_text()
+        toml, topo = from_terraform(text, "stdin" if outputs == "-" else outputs)
+    except (OSError, TopologyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if out == "-":
+        sys.stdout.write(toml)
+    else:
+        Path(out).write_text(toml)
+    managed = sum(n.managed for n in topo.nodes)
+    print(
+        f"topology {topo.cluster.name!r}: valid, {len(topo.nodes)} nodes ({managed} managed)", file=sys.stderr
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "topology":
+        return topology_from_terraform(args.outputs, args.out)
     try:
         topo = load(args.topology)
     except TopologyError as exc:
@@ -215,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+# Verbs that work on a topology naming managed services (RDS, ElastiCache, S3), i.e. an AWS cluster's.
+MANAGED_OK = ("check", "node-install", "terraform-roles", "topology")
+
 # Verbs that still act on this machine's files and sockets only (docs/FLEET.md says what the fleet lacks).
 LOOPBACK_ONLY = ("bench",)
 
@@ -224,6 +256,12 @@ def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) ->
     if topo.cluster.hosts != "loopback" and args.command in LOOPBACK_ONLY:
         raise ClusterError(
             f"`{args.command}` does not run against a fleet yet; use it on the loopback cluster"
+        )
+    if topo.managed() and args.command not in MANAGED_OK:
+        names = ", ".join(n.name for n in topo.managed())
+        raise ClusterError(
+            f"{topo.source} names managed service endpoints ({names}): it describes a cloud cluster, "
+            f"whose hosts run `node-install`; here only {', '.join(MANAGED_OK)} work on it"
         )
     match args.command:
         case "up":

@@ -30,7 +30,7 @@ def program_for(ctx: RenderContext, node: Node) -> Program:
 
 
 def programs(ctx: RenderContext) -> list[Program]:
-    return [program_for(ctx, node) for node in ctx.topo]
+    return [program_for(ctx, node) for node in ctx.topo if not node.managed]
 
 
 def node_files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
@@ -51,7 +51,7 @@ def render_all(ctx: RenderContext) -> list[ConfigFile]:
     """Every config file of a cluster on one machine: supervisord's and each node's (shared ones once)."""
     files = [supervisord_file(ctx)]
     seen = {files[0].path}
-    for node in ctx.topo:
+    for node in (n for n in ctx.topo if not n.managed):  # a managed service has no files of ours
         for cf in node_files(ctx, node):
             if cf.path not in seen:
                 seen.add(cf.path)

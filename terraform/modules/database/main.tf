@@ -19,16 +19,18 @@ resource "aws_db_subnet_group" "this" {
 }
 
 resource "aws_db_instance" "writer" {
-  count                      = local.rds ? 1 : 0
-  identifier                 = "${var.name}-db1"
-  engine                     = "postgres"
-  engine_version             = var.engine_version
-  instance_class             = var.instance_class
-  allocated_storage          = var.allocated_storage_gb
-  max_allocated_storage      = var.allocated_storage_gb * 4 # storage autoscaling ceiling
-  storage_type               = "gp3"
-  storage_encrypted          = true
-  db_name                    = var.db_name
+  count                 = local.rds ? 1 : 0
+  identifier            = "${var.name}-db1"
+  engine                = "postgres"
+  engine_version        = var.engine_version
+  instance_class        = var.instance_class
+  allocated_storage     = var.allocated_storage_gb
+  max_allocated_storage = var.allocated_storage_gb * 4 # storage autoscaling ceiling
+  storage_type          = "gp3"
+  storage_encrypted     = true
+  # No db_name: the release setup creates the application database owned by the application role
+  # (db/app_role.sql), as Patroni's post_bootstrap does; a database the admin owned would leave the app
+  # no right to create its tables (PostgreSQL 15's public schema).
   username                   = var.superuser_name
   password                   = var.superuser_password
   multi_az                   = var.multi_az

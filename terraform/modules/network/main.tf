@@ -146,9 +146,18 @@ locals {
   ])...)
 }
 
+# The VPC's default group admits traffic from its own members and lets everything out; nothing here uses
+# it, and an instance that fell back to it would be wide open to its peers. Managed with no rules: closed.
+resource "aws_default_security_group" "closed" {
+  vpc_id = aws_vpc.this.id
+  tags   = merge(var.tags, { Name = "${var.name}-default-unused" })
+}
+
 resource "aws_security_group" "role" {
-  for_each    = local.roles
-  name        = "${var.name}-${each.key}"
+  for_each = local.roles
+  # A prefix, not a fixed name: create_before_destroy makes the replacement before deleting the old group,
+  # and two groups of one VPC cannot share a name.
+  name_prefix = "${var.name}-${each.key}-"
   description = "Tiers ${each.key} tier of ${var.name}"
   vpc_id      = aws_vpc.this.id
   tags        = merge(var.tags, { Name = "${var.name}-${each.key}", Role = each.key })
@@ -165,6 +174,10 @@ resource "aws_security_group" "role" {
       error_message = "Every public role needs its ports in var.public_ports."
     }
   }
+}
+
+locals {
+  role_of_group = { for role, sg in aws_security_group.role : sg.id => role }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "flow" {

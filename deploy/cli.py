@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -16,9 +17,10 @@ from .commands.context import Cluster
 from .commands.django_ops import django_env, manage, manage_argv
 from .commands.failover import failover
 from .commands.hosts import HostError
-from .commands.node_install import host_kill, node_install
+from .commands.node_install import check_secrets, host_kill, node_install
 from .commands.oplog import LockedError, operation
 from .commands.postgres import AdminError, psql_argv
+from .commands.release_setup import release_setup
 from .commands.releases import ReleaseError
 from .commands.scale import load_overlay, scale, scaled
 from .commands.state import ClusterError
@@ -66,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     ni.add_argument(
         "--web-count", type=int, default=0, help="web hosts of the file that run (a scaled fleet)"
     )
+    rs = sub.add_parser(
+        "release-setup", help="production web host: app role (managed DB), then migrate + collectstatic once"
+    )
+    rs.add_argument("node")
+    rs.add_argument("--release", required=True, help="the release's identity (its git commit)")
+    rs.add_argument("--secrets", required=True, help="JSON secrets file (the cluster secret)")
+    rs.add_argument("--state", default="/var/lib/tiers", help="state folder (default /var/lib/tiers)")
+    rs.add_argument("--db-admin-user", default="", help="managed database's master user (RDS)")
     hk = sub.add_parser(
         "host-kill", help="on a fleet host: SIGKILL its node (what `kill` runs there over SSH)"
     )
@@ -245,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # Verbs that work on a topology naming managed services (RDS, ElastiCache, S3), i.e. an AWS cluster's.
-MANAGED_OK = ("check", "node-install", "terraform-roles", "topology")
+MANAGED_OK = ("check", "node-install", "release-setup", "terraform-roles", "topology")
 
 # Verbs that still act on this machine's files and sockets only (docs/FLEET.md says what the fleet lacks).
 LOOPBACK_ONLY = ("bench",)
@@ -291,6 +301,9 @@ def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) ->
                 args.web_count,
             )
             print("\n".join(f"wrote {p}" for p in written) or "nothing changed")
+        case "release-setup":
+            secrets = check_secrets(Secrets(**json.loads(Path(args.secrets).read_text())))
+            release_setup(topo, args.node, Path(args.state), secrets, args.release, args.db_admin_user)
         case "host-kill":
             host_kill(topo, args.node, Path(args.state))
         case "failover":

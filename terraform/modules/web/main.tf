@@ -30,6 +30,8 @@ module "role" {
 
 resource "aws_instance" "node" {
   count                  = var.node_count
+  ebs_optimized          = true
+  monitoring             = true # 1-minute CloudWatch metrics: a saturated node shows before it fails
   ami                    = var.ami_id
   instance_type          = var.instance_type
   subnet_id              = var.subnet_ids[count.index % length(var.subnet_ids)]

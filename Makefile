@@ -83,7 +83,7 @@ tf-check:
 # render node-install for every node, destroy; prints the topology (terraform/README.md, "Rehearsal").
 tf-rehearsal:
 	@TIERS_TEST_TOOLS=1 bash deploy/bootstrap.sh
-	@$(PY) -m deploy.tf_rehearsal
+	@$(PY) -m deploy.commands.tf_rehearsal
 
 # Unit tests, then integration tests against a throw-away cluster on 127.1.x.y (never the make-up one).
 # The browser test needs Debian's Chromium and the unit check systemd-analyze: `make test` installs both.

@@ -152,8 +152,8 @@ module "media_role" {
 
 resource "aws_instance" "media" {
   #checkov:skip=CKV_AWS_88:browsers fetch /media and /static from it on its (Elastic) public address by design
-  ebs_optimized          = true
-  monitoring             = true # 1-minute CloudWatch metrics: a saturated node shows before it fails
+  ebs_optimized = true
+  #checkov:skip=CKV_AWS_126:basic (5-minute) EC2 monitoring; 1-minute detailed monitoring is billed per instance, enable it per host if wanted
   ami                    = var.ami_id
   instance_type          = var.media_instance_type
   subnet_id              = var.media_subnet_id

@@ -9,6 +9,7 @@ of every node the cluster's own hosts run (files only), destroys, and prints the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -27,6 +28,8 @@ PORT = int(os.environ.get("TIERS_MOTO_PORT", "5055"))
 MIRROR = os.environ.get("TIERS_TF_MIRROR", "/opt/tf-plugins")
 SERVICES = ("ec2", "iam", "s3", "rds", "elasticache", "secretsmanager", "ssm", "sts")
 REGION = "eu-west-1"
+# patroni (default): no RDS polling; rds: RDS writer and replica (about 90 s more, FIELD-NOTES).
+MODE = os.environ.get("TIERS_REHEARSAL_MODE", "patroni")
 
 
 def override(endpoint: str) -> str:
@@ -42,13 +45,29 @@ def override(endpoint: str) -> str:
     )
 
 
+class RehearsalError(RuntimeError):
+    pass
+
+
 def terraform(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 900) -> str:
     out = subprocess.run(
         ["terraform", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
     if out.returncode != 0:
-        raise SystemExit(f"terraform {args[0]} failed:\n{out.stdout[-4000:]}{out.stderr[-4000:]}")
+        raise RehearsalError(f"terraform {args[0]} failed:\n{out.stdout[-4000:]}{out.stderr[-4000:]}")
     return out.stdout
+
+
+# moto reports no ElastiCache node addresses (the real service always does): name them in the scratch
+# copy's cache module, rehearsal only, so the topology has its [cache] nodes.
+CACHE_NODES_OVERRIDE = """# Rehearsal only (deploy/commands/tf_rehearsal.py): moto lists no cache nodes.
+output "nodes" {
+  value = [for i in range(var.node_count) : {
+    name = "cache${i + 1}", port = 11211
+    address = "${aws_elasticache_cluster.this.cluster_id}.000${i + 1}.rehearsal.cache.amazonaws.com"
+  }]
+}
+"""
 
 
 def moto_ami(endpoint: str) -> str:
@@ -78,11 +97,12 @@ def rehearse(work: Path, endpoint: str) -> str:
     shutil.copytree(REPO / "terraform", tf, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
     example = tf / "examples" / "minimal"
     (example / "rehearsal_override.tf").write_text(override(endpoint))
+    (tf / "modules" / "cache" / "rehearsal_override.tf").write_text(CACHE_NODES_OVERRIDE)
     rc = work / "terraformrc"
     rc.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{MIRROR}"\n  }}\n}}\n')
     env = {**os.environ, "TF_CLI_CONFIG_FILE": str(rc), "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
     tfvars = [
-        "-var", f"region={REGION}", "-var", "bucket_prefix=tiers-rehearsal", "-var", "database_mode=patroni",
+        "-var", f"region={REGION}", "-var", "bucket_prefix=tiers-rehearsal", "-var", f"database_mode={MODE}",
         "-var", "release_repo=https://git.example.org/tiers.git", "-var", f"ami_id={moto_ami(endpoint)}",
     ]  # fmt: skip
     terraform(["init", "-input=false", "-no-color"], example, env)
@@ -118,7 +138,15 @@ def rehearse(work: Path, endpoint: str) -> str:
             )  # fmt: skip
             print(f"node-install {node.name}: rendered", file=sys.stderr)
         return text
+    except (RehearsalError, subprocess.CalledProcessError) as exc:
+        print(f"rehearsal failed: {exc}\n{getattr(exc, 'stderr', '') or ''}", file=sys.stderr)
+        raise
     finally:
+        # moto never finishes deleting an ElastiCache cluster ("deleting" for ever), and then fails to
+        # delete its subnet group: forget both, the emulator goes away with everything in it.
+        for address in ("aws_elasticache_cluster.this", "aws_elasticache_subnet_group.this"):
+            with contextlib.suppress(RehearsalError):  # not in the state when the apply failed before it
+                terraform(["state", "rm", f"module.tiers.module.cache.{address}"], example, env)
         terraform(["destroy", "-auto-approve", "-input=false", "-no-color", *tfvars], example, env)
         print("destroyed", file=sys.stderr)
 
@@ -143,13 +171,21 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tiers-rehearsal-") as tmp:
         work = Path(tmp)
         log = (work / "moto.log").open("w")
-        server = subprocess.Popen([moto, "-H", HOST, "-p", str(PORT)], stdout=log, stderr=subprocess.STDOUT)
+        # AWS's managed IAM policies (AmazonSSMManagedInstanceCore) exist in moto only when asked for.
+        env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+        server = subprocess.Popen(
+            [moto, "-H", HOST, "-p", str(PORT)], stdout=log, stderr=subprocess.STDOUT, env=env
+        )
         try:
             wait_for(lambda: _listening(HOST, PORT), f"moto on {endpoint}", 30)
             print(rehearse(work, endpoint), end="")
         finally:
             server.terminate()
-            server.wait(timeout=10)
+            try:
+                server.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # its development server may ignore SIGTERM while serving
+                server.kill()
+                server.wait(timeout=5)
     return 0
 
 

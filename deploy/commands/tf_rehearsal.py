@@ -2,9 +2,10 @@
 
 Starts moto's server on a loopback address (never 127.0/127.1, the make-up and CI clusters), copies
 terraform/ to a scratch folder and adds a rehearsal-only override file there (endpoints and fake keys:
-the real configuration never holds them), applies terraform/examples/minimal (Patroni mode: no RDS
-polling), turns `terraform output -json` into a topology with `topology from-terraform`, runs node-install
-of every node the cluster's own hosts run (files only), destroys, and prints the topology.
+the real configuration never holds them), applies terraform/examples/minimal (Patroni mode, no RDS
+polling; TIERS_REHEARSAL_MODE=rds for the RDS shape), turns `terraform output -json` into a topology
+with `topology from-terraform`, runs node-install of every node the cluster's own hosts run (files
+only), destroys, and prints the topology.
 """
 
 from __future__ import annotations
@@ -32,9 +33,18 @@ REGION = "eu-west-1"
 MODE = os.environ.get("TIERS_REHEARSAL_MODE", "patroni")
 
 
+# moto creates an RDS read replica it then cannot find again (describe by its identifier fails), so the
+# RDS rehearsal runs the writer alone.
+RDS_REPLICAS_OVERRIDE = """
+module "tiers" {
+  db_replica_count = 0 # moto loses its read replicas
+}
+"""
+
+
 def override(endpoint: str) -> str:
     endpoints = "".join(f'    {s} = "{endpoint}"\n' for s in SERVICES)
-    return (
+    return (RDS_REPLICAS_OVERRIDE if MODE == "rds" else "") + (
         "# Rehearsal only (deploy/commands/tf_rehearsal.py): every AWS call goes to moto on loopback.\n"
         'provider "aws" {\n'
         '  access_key = "rehearsal"\n  secret_key = "rehearsal"\n'

@@ -17,7 +17,6 @@ import pytest
 
 from deploy.commands.tf_rehearsal import override
 from tests.unit import tf_tools
-from tests.unit.conftest import tf_env  # noqa: F401 (the fixture: one init per run)
 
 HOST, PORT = "127.3.9.10", 5056  # this helper's loopback block, apart from make tf-rehearsal's port
 MOTO = tf_tools.REPO / ".tools" / "bin" / "moto_server"
@@ -52,6 +51,11 @@ output "vpc_id" {
 """
 
 
+@pytest.fixture(scope="module")
+def tf_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return tf_tools.cli_env(tmp_path_factory.mktemp("terraform"))
+
+
 @pytest.fixture
 def moto(tmp_path: Path) -> Iterator[str]:
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
@@ -71,7 +75,9 @@ def moto(tmp_path: Path) -> Iterator[str]:
 
 
 def test_network_applies_with_closed_default_group_and_the_flow_table(
-    tmp_path: Path, tf_env: dict[str, str], moto: str  # noqa: F811
+    tmp_path: Path,
+    tf_env: dict[str, str],
+    moto: str,
 ) -> None:
     import boto3
 

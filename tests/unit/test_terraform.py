@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -147,3 +148,13 @@ def test_managed_endpoints_may_be_host_names_and_others_may_not() -> None:
     unmarked = AWS_TOPOLOGY.replace('role = "replica"\nmanaged = true', 'role = "replica"')
     with pytest.raises(TopologyError, match="add managed = true"):
         loads(unmarked)
+
+
+def test_emulator_endpoints_live_only_in_the_rehearsal_override() -> None:
+    from deploy.commands.tf_rehearsal import SERVICES, override
+
+    text = override("http://127.3.9.9:5055")
+    assert all(f'{s} = "http://127.3.9.9:5055"' in text for s in SERVICES)
+    real = [p for p in TF.rglob("*.tf") if ".terraform" not in p.parts]
+    overriding = re.compile(r"^\s*(endpoints\s*\{|skip_credentials_validation|access_key)", re.M)
+    assert real and not [p for p in real if overriding.search(p.read_text())]

@@ -133,6 +133,12 @@ run "patroni_mode" {
     condition     = output.topology_parameter == "/tiers-test/topology.toml" && aws_ssm_parameter.topology.value == output.topology_toml
     error_message = "The topology must be published to its SSM parameter in both modes."
   }
+  # Letters and digits only: uWSGI expands % (and $(, @() in env lines, RDS refuses / @ " and spaces.
+  assert {
+    condition = alltrue([for k, p in data.aws_secretsmanager_random_password.cluster :
+    p.exclude_punctuation == true && p.include_space == false])
+    error_message = "Generated secrets must be letters and digits (uWSGI expands %, $( and @( in env lines)."
+  }
 }
 
 run "rds_mode" {

@@ -5,7 +5,7 @@ TOPOLOGY ?= deploy/topologies/local.toml
 DEPLOY := $(PY) -m deploy --topology $(TOPOLOGY)
 
 .PHONY: help install up down clean status logs psql manage test test-unit lint check bench failover
-.PHONY: deploy rollback releases scale backup backups restore-drill
+.PHONY: deploy rollback releases scale backup backups restore-drill tf-check tf-rehearsal
 
 help:
 	@echo "make up       install what is missing, start the local cluster, print the site URL"
@@ -16,6 +16,7 @@ help:
 	@echo "make releases                               make scale WEB=n         add/remove web nodes"
 	@echo "make backup [TYPE=diff]    pgBackRest now   make backups             list them"
 	@echo "make restore-drill [TIME=2026-11-30T12:00:00Z]  restore into a scratch node and verify it"
+	@echo "make tf-check  terraform fmt/validate/test + checkov   make tf-rehearsal  apply against an AWS emulator"
 	@echo "any target TOPOLOGY=deploy/topologies/fleet.toml: the rehearsal fleet (docs/FLEET.md)"
 
 install:
@@ -84,6 +85,18 @@ lint: install
 
 test-unit: install
 	@.venv/bin/pytest tests/unit -q
+
+# Terraform checked by terraform itself, offline (the local provider mirror): fmt, validate of the root
+# and every example, `terraform test` with a mocked provider, checkov (terraform/README.md, "Checks").
+tf-check:
+	@TIERS_TEST_TOOLS=1 bash deploy/bootstrap.sh
+	@.venv/bin/pytest -q tests/unit/test_terraform.py tests/unit/test_roles_terraform.py
+
+# Apply an example against moto's AWS emulator on a loopback address, turn its outputs into a topology,
+# render node-install for every node, destroy; prints the topology (terraform/README.md, "Rehearsal").
+tf-rehearsal:
+	@TIERS_TEST_TOOLS=1 bash deploy/bootstrap.sh
+	@$(PY) -m deploy.commands.tf_rehearsal
 
 # Unit tests, then integration tests against a throw-away cluster on 127.1.x.y (never the make-up one).
 # The browser test needs Debian's Chromium and the unit check systemd-analyze: `make test` installs both.

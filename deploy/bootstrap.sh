@@ -47,3 +47,15 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+
+# The Terraform checks' tools (checkov, moto's AWS emulator): a venv of their own, made on test machines.
+if [ "${TIERS_TEST_TOOLS:-0}" = 1 ]; then
+  tools_stamp=".tools/.installed-$(sha256sum terraform/requirements-tools.txt | cut -c1-16)"
+  if [ ! -f "$tools_stamp" ]; then
+    echo "==> installing checkov and moto into .tools"
+    [ -x .tools/bin/python ] || /usr/bin/python3 -m venv .tools
+    .tools/bin/pip install -q --disable-pip-version-check -r terraform/requirements-tools.txt
+    rm -f .tools/.installed-*
+    touch "$tools_stamp"
+  fi
+fi

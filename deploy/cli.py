@@ -18,14 +18,16 @@ from .commands.context import Cluster
 from .commands.django_ops import django_env, manage, manage_argv
 from .commands.failover import failover
 from .commands.hosts import HostError
-from .commands.node_install import host_kill, node_install
+from .commands.node_install import check_secrets, host_kill, node_install
 from .commands.oplog import LockedError, operation
 from .commands.postgres import AdminError, psql_argv
+from .commands.release_setup import release_setup
 from .commands.releases import ReleaseError
 from .commands.scale import load_overlay, scale, scaled
 from .commands.state import ClusterError
 from .commands.status import status
 from .commands.supervision import SupervisionError
+from .commands.tf_topology import from_terraform
 from .model.defaults import DRAIN_TIMEOUT_S, READY_TIMEOUT_S
 from .model.paths import REPO, StatePaths
 from .model.secrets import Secrets
@@ -67,11 +69,27 @@ def build_parser() -> argparse.ArgumentParser:
     ni.add_argument(
         "--web-count", type=int, default=0, help="web hosts of the file that run (a scaled fleet)"
     )
+    rs = sub.add_parser(
+        "release-setup", help="production web host: app role (managed DB), then migrate + collectstatic once"
+    )
+    rs.add_argument("node")
+    rs.add_argument("--release", required=True, help="the release's identity (its git commit)")
+    rs.add_argument("--secrets", required=True, help="JSON secrets file (the cluster secret; - reads stdin)")
+    rs.add_argument("--state", default="/var/lib/tiers", help="state folder (default /var/lib/tiers)")
+    rs.add_argument("--db-admin-user", default="", help="managed database's master user (RDS)")
     hk = sub.add_parser(
         "host-kill", help="on a fleet host: SIGKILL its node (what `kill` runs there over SSH)"
     )
     hk.add_argument("node")
     hk.add_argument("--state", default="/var/lib/tiers")
+    topo_cmd = sub.add_parser("topology", help="topologies made elsewhere").add_subparsers(
+        dest="topology_command", required=True
+    )
+    ftf = topo_cmd.add_parser(
+        "from-terraform", help="the topology in `terraform output -json` (validated), to a file or stdout"
+    )
+    ftf.add_argument("outputs", nargs="?", default="-", help="terraform output -json's file (default stdin)")
+    ftf.add_argument("--out", "-o", default="-", help="where to write the TOML (default stdout)")
     tf = sub.add_parser("terraform-roles", help="write terraform/roles.tf.json from the role registry")
     tf.add_argument("--out", default=str(REPO / "terraform" / "roles.tf.json"))
     fo = sub.add_parser("failover", help="planned switchover of the primary to a replica (Patroni)")
@@ -232,8 +250,28 @@ def list_releases(cluster: Cluster, prune: int | None) -> int:
     return 0
 
 
+def topology_from_terraform(outputs: str, out: str) -> int:
+    try:
+        text = sys.stdin.read() if outputs == "-" else Path(outputs).read_text()
+        toml, topo = from_terraform(text, "stdin" if outputs == "-" else outputs)
+    except (OSError, TopologyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if out == "-":
+        sys.stdout.write(toml)
+    else:
+        Path(out).write_text(toml)
+    managed = sum(n.managed for n in topo.nodes)
+    print(
+        f"topology {topo.cluster.name!r}: valid, {len(topo.nodes)} nodes ({managed} managed)", file=sys.stderr
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "topology":
+        return topology_from_terraform(args.outputs, args.out)
     try:
         topo = load(args.topology)
     except TopologyError as exc:
@@ -258,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+# Verbs that work on a topology naming managed services (RDS, ElastiCache, S3), i.e. an AWS cluster's.
+MANAGED_OK = ("check", "node-install", "release-setup", "terraform-roles", "topology")
+
 # Verbs that still act on this machine's files and sockets only (docs/FLEET.md says what the fleet lacks).
 LOOPBACK_ONLY = ("bench",)
 
@@ -267,6 +308,12 @@ def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) ->
     if topo.cluster.hosts != "loopback" and args.command in LOOPBACK_ONLY:
         raise ClusterError(
             f"`{args.command}` does not run against a fleet yet; use it on the loopback cluster"
+        )
+    if topo.managed() and args.command not in MANAGED_OK:
+        names = ", ".join(n.name for n in topo.managed())
+        raise ClusterError(
+            f"{topo.source} names managed service endpoints ({names}): it describes a cloud cluster, "
+            f"whose hosts run `node-install`; here only {', '.join(MANAGED_OK)} work on it"
         )
     match args.command:
         case "up":
@@ -296,6 +343,10 @@ def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) ->
                 args.web_count,
             )
             print("\n".join(f"wrote {p}" for p in written) or "nothing changed")
+        case "release-setup":
+            text = sys.stdin.read() if args.secrets == "-" else Path(args.secrets).read_text()
+            secrets = check_secrets(Secrets(**json.loads(text)))
+            release_setup(topo, args.node, Path(args.state), secrets, args.release, args.db_admin_user)
         case "host-kill":
             host_kill(topo, args.node, Path(args.state))
         case "failover":

@@ -37,19 +37,29 @@ locals {
 
 # --- secrets: the fields of deploy.model.secrets.Secrets, generated once, kept in Secrets Manager ---------------
 
-# Alphanumeric only: RDS refuses /, @, " and spaces in passwords, and these also end up in URLs and YAML.
-resource "random_password" "db" {
-  for_each = toset(["superuser", "replication", "app", "lb_stats", "patroni_rest", "etcd_root", "etcd_patroni"])
-  length   = 32
-  special  = false
+locals {
+  secret_lengths = {
+    db_superuser_password = 32, db_replication_password = 32, db_app_password = 32, lb_stats_password = 32
+    django_secret_key     = 64
+    patroni_rest_password = 32, etcd_root_password = 32, etcd_patroni_password = 32
+  }
 }
 
-resource "random_password" "django_secret_key" {
-  length           = 64
-  override_special = "!#%*+-=_~"
+# Secrets Manager generates them (the AWS provider's own data source: no other provider needed). Letters
+# and digits only: RDS refuses / @ " and spaces in passwords, the values end up in URLs and YAML, and
+# uWSGI expands % (%n is the node's name), $(VAR) and @(file) in its env lines, so a key holding one would
+# differ from node to node. 64 letters and digits are about 380 bits.
+data "aws_secretsmanager_random_password" "cluster" {
+  for_each                   = local.secret_lengths
+  password_length            = each.value
+  exclude_punctuation        = true
+  include_space              = false
+  require_each_included_type = true
 }
 
 resource "aws_secretsmanager_secret" "cluster" {
+  #checkov:skip=CKV_AWS_149:encrypted with Secrets Manager's AWS-managed key; a customer key adds a key policy to keep in step with every node role
+  #checkov:skip=CKV2_AWS_57:rotation needs a Lambda per engine; terraform/README.md says how to rotate by hand with a deploy
   name                    = "${var.name}/secrets"
   description             = "Tiers ${var.name}: database passwords and Django secret key (deploy.model.secrets.Secrets JSON)"
   recovery_window_in_days = var.secret_recovery_days
@@ -59,22 +69,23 @@ resource "aws_secretsmanager_secret" "cluster" {
 resource "aws_secretsmanager_secret_version" "cluster" {
   secret_id = aws_secretsmanager_secret.cluster.id
   # Empty S3 keys: web, worker and DB nodes sign S3 requests with their instance role (boto3's default credential chain).
-  secret_string = jsonencode({
-    db_superuser_password   = random_password.db["superuser"].result
-    db_replication_password = random_password.db["replication"].result
-    db_app_password         = random_password.db["app"].result
-    django_secret_key       = random_password.django_secret_key.result
-    s3_access_key           = ""
-    s3_secret_key           = ""
-    backup_s3_access_key    = "" # pgBackRest on the DB hosts uses their instance role too
-    backup_s3_secret_key    = ""
-    lb_stats_password       = random_password.db["lb_stats"].result
-    patroni_rest_password   = random_password.db["patroni_rest"].result
-    etcd_root_password      = random_password.db["etcd_root"].result
-    etcd_patroni_password   = random_password.db["etcd_patroni"].result
-    # SeaweedFS is the local stand-in for S3: nothing on AWS uses it.
-    seaweed_jwt_key = ""
-  })
+  secret_string = jsonencode(merge(
+    { for k, p in data.aws_secretsmanager_random_password.cluster : k => p.random_password },
+    # pgBackRest on the DB hosts signs with their instance role too; SeaweedFS (the local stand-in for
+    # S3) runs nowhere on AWS, so its JWT key stays empty.
+    { s3_access_key = "", s3_secret_key = "", backup_s3_access_key = "", backup_s3_secret_key = "", seaweed_jwt_key = "" },
+  ))
+
+  lifecycle {
+    # The data source draws new values on every plan: the first ones stay (rotate deliberately, with
+    # `aws secretsmanager put-secret-value` and a `make deploy`).
+    ignore_changes = [secret_string]
+  }
+}
+
+locals {
+  # What was stored, not what the data source drew this time: the RDS password must match the secret.
+  secrets = jsondecode(aws_secretsmanager_secret_version.cluster.secret_string)
 }
 
 # --- the role registry -----------------------------------------------------------------------------------
@@ -92,7 +103,8 @@ locals {
   # A role listing secret fields gets the cluster secret (user_data fetches it; its IAM role may read it).
   role_packages = {
     for role, r in local.tiers_roles : role => {
-      packages = r.packages, units = r.debian_units, secret = length(r.secrets) > 0
+      packages      = r.packages, units = r.debian_units, secret = length(r.secrets) > 0 || r.release_setup
+      release_setup = r.release_setup
     } if contains(r.instances_in, var.database_mode)
   }
 }
@@ -106,7 +118,7 @@ module "network" {
   vpc_cidr           = var.vpc_cidr
   az_count           = var.az_count
   allowed_http_cidrs = var.allowed_http_cidrs
-  public_ports       = { lb = [80, 443], media = [80, 443] } # the topology's [lb] and [media] port, https_port
+  public_ports       = { for role, p in local.public_ports : role => values(p) }
   database_mode      = var.database_mode
   # A security group for every role but the object store (managed services included: RDS, ElastiCache).
   roles = {
@@ -127,10 +139,10 @@ locals {
     debian_units       = r.units
     release_repo       = var.release_repo
     release_ref        = var.release_ref
-    has_topology       = local.patroni
     topology_parameter = local.topology_parameter
     secret_id          = r.secret ? aws_secretsmanager_secret.cluster.name : ""
-    setup_command      = "node-install"
+    release_setup      = r.release_setup
+    db_admin_user      = local.patroni ? "" : module.database.superuser_name
   }) }
 }
 
@@ -223,8 +235,7 @@ module "database" {
   ami_id                 = local.patroni ? local.ami_id : ""
   subnet_ids             = module.network.private_subnet_ids
   security_group_ids     = module.network.security_group_ids
-  db_name                = var.database.name
-  superuser_password     = random_password.db["superuser"].result
+  superuser_password     = local.secrets.db_superuser_password
   secret_arn             = aws_secretsmanager_secret.cluster.arn
   topology_parameter_arn = local.topology_parameter_arn
   backup_bucket_arn      = module.storage.backup_bucket_arn
@@ -255,46 +266,118 @@ module "cache" {
 }
 
 # --- the topology ---------------------------------------------------------------------------------------
-
-# The topology format wants IP addresses; ElastiCache gives hostnames. They are resolved here, from where
-# Terraform runs, on every apply: a replaced node's new address needs an apply (docs/AWS.md, "Gaps").
-data "dns_a_record_set" "cache" {
-  count = local.patroni ? var.cache_node_count : 0
-  host  = module.cache.nodes[count.index].address
-}
+# One object in deploy/model/topology.py's shape (section => values, role => its nodes), rendered to TOML by
+# templates/topology.toml.tftpl, published to the SSM parameter hosts follow and output for the operator
+# (`python -m deploy topology from-terraform`). tests/*.tftest.hcl check it against the security groups.
 
 locals {
-  # Only the Patroni shape is expressible today: RDS endpoints are hostnames whose address moves on
-  # failover, and the format's [db] and [dbproxy] nodes need fixed IPs (docs/AWS.md, "Gaps").
-  topology_toml = local.patroni ? templatefile("${path.module}/templates/topology.toml.tftpl", {
-    cluster        = var.name
-    database       = var.database
-    media_bucket   = module.storage.bucket_names["media"]
-    static_bucket  = module.storage.bucket_names["static"]
-    private_bucket = module.storage.bucket_names["private"]
-    backup_bucket  = module.storage.bucket_names["backup"]
-    region         = local.region
-    smtp_host      = var.smtp_host
-    smtp_user      = var.smtp_user
-    lb_ip          = module.lb.private_ip
-    web            = [for n in module.web.nodes : { name = n.name, ip = n.private_ip }]
-    web_processes  = var.web_processes
-    queue          = [for n in module.queue.nodes : { name = n.name, ip = n.private_ip }]
-    db             = [for n in module.database.db_nodes : { name = n.name, ip = n.private_ip, role = n.role }]
-    etcd           = [for n in module.database.etcd_nodes : { name = n.name, ip = n.private_ip }]
-    dbproxy_ip     = module.database.dbproxy_private_ip
-    cache = [for i, n in module.cache.nodes : {
-      name = n.name, host = n.address, ip = sort(data.dns_a_record_set.cache[i].addrs)[0]
-    }]
-    media_ip = module.storage.media_private_ip
-    worker   = [for n in module.worker.nodes : { name = n.name, ip = n.private_ip }]
-  }) : null
+  # Public listeners (HTTP redirects to HTTPS in production): the topology's ports and the groups' rules.
+  public_ports = {
+    lb    = { port = 80, https_port = 443 }
+    media = { port = 80, https_port = 443 }
+  }
+  ports = { for role, r in local.tiers_roles : role => r.ports }
+
+  # The names browsers use: the operator's DNS names, else the Elastic IPs (which survive a replaced host).
+  public_host  = var.site_domain != "" ? var.site_domain : module.lb.public_ip
+  media_host   = var.media_domain != "" ? var.media_domain : module.storage.media_public_ip
+  s3_endpoint  = "s3.${local.region}.amazonaws.com"
+  vpc_resolver = "169.254.169.253" # the VPC's DNS server, from every instance
+
+  # RDS: the writer is db1 and, as the endpoint that follows a Multi-AZ failover, dbproxy too; the
+  # replicas are db2..dbN. Patroni: our own instances. Same attributes either way (null = not written).
+  rds_db_nodes = local.patroni ? [] : concat(
+    [{ name = "db1", address = module.database.writer_endpoint, role = "primary" }],
+    [for i, host in module.database.reader_endpoints : { name = "db${i + 2}", address = host, role = "replica" }],
+  )
+  db_nodes = concat(
+    [for n in local.rds_db_nodes : {
+      name       = n.name, address = n.address, port = local.ports.db.port, rest_port = null, role = n.role
+      replica_of = null, managed = true
+    }],
+    [for n in module.database.db_nodes : {
+      name = n.name, address = n.private_ip, port = local.ports.db.port, rest_port = local.ports.db.rest_port
+      role = n.role, replica_of = n.role == "replica" ? "db1" : null, managed = null
+    }],
+  )
+  dbproxy_nodes = [{
+    name       = "dbproxy"
+    address    = local.patroni ? module.database.dbproxy_private_ip : module.database.writer_endpoint
+    port       = local.ports.dbproxy.port
+    stats_port = local.patroni ? local.ports.dbproxy.stats_port : null
+    managed    = local.patroni ? null : true
+  }]
+
+  topology = {
+    cluster = { name = var.name, profile = "production" }
+    database = merge(var.database, {
+      # pg_hba admits the private subnets: a new web or worker node needs no change on the database nodes.
+      client_networks = module.network.private_subnet_cidrs
+    })
+    storage = {
+      media_bucket   = module.storage.bucket_names["media"]
+      static_bucket  = module.storage.bucket_names["static"]
+      private_bucket = module.storage.bucket_names["private"]
+      # pgBackRest's repository: the DB hosts sign with their instance role (the backup bucket only).
+      backup_bucket = module.storage.bucket_names["backup"]
+      region        = local.region
+      # Path style on the regional endpoint: the request the media host forwards for a presigned private
+      # URL (Host = the endpoint, path = /bucket/key) is then exactly the one Django signed.
+      addressing_style = "path"
+      endpoint_url     = "https://${local.s3_endpoint}"
+    }
+    # The site's SMTP relay; empty leaves the console backend, which the production profile refuses
+    # (system check guard.E001 stops `migrate`): docs/SETTINGS.md.
+    email = { host = var.smtp_host, user = var.smtp_user }
+    nodes = {
+      lb = [{
+        name        = "lb"
+        address     = module.lb.private_ip
+        port        = local.public_ports.lb.port
+        https_port  = local.public_ports.lb.https_port
+        stats_port  = local.ports.lb.stats_port
+        public_host = local.public_host
+        # The operator's ACME client keeps this file current (chain, then key) and reloads the unit; until
+        # its first run, node-install puts a certificate of the cluster's own CA there (docs/OPERATIONS.md).
+        tls_cert = "/etc/tiers/tls/site.pem"
+      }]
+      web = [for n in module.web.nodes : {
+        name      = n.name, address = n.private_ip, port = local.ports.web.port, check_port = local.ports.web.check_port
+        processes = var.web_processes
+      }]
+      queue = [for n in module.queue.nodes : {
+        name = n.name, address = n.private_ip, port = local.ports.queue.port, check_port = local.ports.queue.check_port
+      }]
+      db      = local.db_nodes
+      etcd    = [for n in module.database.etcd_nodes : { name = n.name, address = n.private_ip, port = local.ports.etcd.port, peer_port = local.ports.etcd.peer_port }]
+      dbproxy = local.dbproxy_nodes
+      cache   = [for n in module.cache.nodes : { name = n.name, address = n.address, port = n.port, managed = true }]
+      # S3 itself: web and worker nodes use [storage] endpoint_url, the media host this endpoint over HTTPS.
+      s3 = [{ name = "s3", address = local.s3_endpoint, port = 443, managed = true }]
+      media = [{
+        name       = "media"
+        address    = module.storage.media_private_ip
+        port       = local.public_ports.media.port
+        https_port = local.public_ports.media.https_port
+        public_url = "https://${local.media_host}"
+        resolver   = local.vpc_resolver
+        tls_cert   = "/etc/tiers/tls/media.pem"
+      }]
+      worker = [for n in module.worker.nodes : { name = n.name, address = n.private_ip }]
+    }
+  }
+
+  topology_toml = templatefile("${path.module}/templates/topology.toml.tftpl", {
+    topology = local.topology
+    # Registry order (deploy/roles/__init__.py), so the file reads like deploy/topologies/*.toml.
+    roles = ["lb", "web", "queue", "db", "etcd", "dbproxy", "cache", "s3", "media", "worker"]
+  })
 }
 
 resource "aws_ssm_parameter" "topology" {
-  count       = local.patroni ? 1 : 0
+  #checkov:skip=CKV2_AWS_34:the topology holds addresses and names, no secret (those are in the Secrets Manager secret)
   name        = local.topology_parameter
-  description = "Tiers ${var.name} topology (deploy/model/topology.py format), read by every host at boot"
+  description = "Tiers ${var.name} topology (deploy/model/topology.py format); every host follows it (tiers-sync.timer)"
   type        = "String"
   tier        = "Intelligent-Tiering" # grows to the advanced tier past 4 KB (many nodes)
   value       = local.topology_toml

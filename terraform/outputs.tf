@@ -1,21 +1,36 @@
 output "topology_toml" {
-  description = "The cluster's topology in deploy/model/topology.py's format (profile production) for database_mode = \"patroni\"; null for \"rds\", which the format cannot express yet (docs/AWS.md)."
+  description = "The cluster's topology in deploy/model/topology.py's format (profile production), as published to the SSM parameter: `terraform output -json | python -m deploy topology from-terraform`."
   value       = local.topology_toml
 }
 
+output "topology" {
+  description = "The same topology as an object (section => values, role => nodes), for checks (tests/*.tftest.hcl) and other tools."
+  value       = local.topology
+}
+
 output "topology_parameter" {
-  description = "SSM parameter holding topology_toml (hosts read it at boot); null for database_mode = \"rds\"."
-  value       = local.patroni ? aws_ssm_parameter.topology[0].name : null
+  description = "SSM parameter holding topology_toml; every host re-runs node-install when it changes (tiers-sync.timer)."
+  value       = aws_ssm_parameter.topology.name
 }
 
 output "site_url" {
-  description = "URL of the site: HAProxy on the lb host's Elastic IP."
-  value       = "http://${module.lb.public_ip}/"
+  description = "URL of the site: HAProxy on the lb host, by site_domain or its Elastic IP (HTTP redirects to HTTPS)."
+  value       = "https://${local.public_host}/"
 }
 
 output "media_url" {
-  description = "Base URL of the nginx media host (Elastic IP): /media/ and /static/ live under it."
-  value       = "http://${module.storage.media_public_ip}/"
+  description = "Base URL of the nginx media host (media_domain or its Elastic IP): /media/ and /static/ live under it."
+  value       = "https://${local.media_host}/"
+}
+
+output "lb_public_ip" {
+  description = "Elastic IP of the lb host: the A record of site_domain."
+  value       = module.lb.public_ip
+}
+
+output "media_public_ip" {
+  description = "Elastic IP of the media host: the A record of media_domain."
+  value       = module.storage.media_public_ip
 }
 
 output "database_mode" {
@@ -58,6 +73,11 @@ output "worker_nodes" {
   value       = module.worker.nodes
 }
 
+output "media_instance_id" {
+  description = "Instance ID of the nginx media host (aws ssm start-session --target <id>)."
+  value       = module.storage.media_instance_id
+}
+
 output "lb_instance_id" {
   description = "Instance ID of the HAProxy host (SSM sessions, runtime API via the stats socket)."
   value       = module.lb.instance_id
@@ -71,6 +91,11 @@ output "bucket_names" {
 output "secret_arn" {
   description = "ARN of the Secrets Manager secret with the cluster's passwords and keys (deploy.model.secrets.Secrets JSON)."
   value       = aws_secretsmanager_secret.cluster.arn
+}
+
+output "security_rules" {
+  description = "The tier-to-tier ingress rules as applied (name => from, to, port), read back from the rule resources."
+  value       = module.network.ingress_rules
 }
 
 output "security_flows" {

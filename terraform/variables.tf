@@ -72,6 +72,28 @@ variable "allowed_http_cidrs" {
   }
 }
 
+variable "site_domain" {
+  type        = string
+  description = "DNS name of the site (point an A record at the output lb_public_ip); empty uses the lb's Elastic IP. It becomes the topology's [lb] public_host: Django's ALLOWED_HOSTS, the TLS certificate's name and the health checks' Host."
+  default     = ""
+
+  validation {
+    condition     = var.site_domain == "" || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.site_domain))
+    error_message = "site_domain must be empty or a lowercase DNS name such as shop.example.com (no scheme, no port)."
+  }
+}
+
+variable "media_domain" {
+  type        = string
+  description = "DNS name of the media host (an A record at the output media_public_ip); empty uses its Elastic IP. It becomes the topology's [media] public_url (https://<it>): the MEDIA_URL and STATIC_URL browsers fetch."
+  default     = ""
+
+  validation {
+    condition     = var.media_domain == "" || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.media_domain))
+    error_message = "media_domain must be empty or a lowercase DNS name such as media.example.com (no scheme, no port)."
+  }
+}
+
 variable "ami_id" {
   type        = string
   description = "AMI for every EC2 host; empty picks the newest official Debian 12 amd64 image."

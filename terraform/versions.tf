@@ -7,14 +7,5 @@ terraform {
       source  = "hashicorp/aws"
       version = "~> 5.40"
     }
-    random = {
-      source  = "hashicorp/random"
-      version = "~> 3.6"
-    }
-    # Resolves ElastiCache node hostnames to the IP addresses the topology format requires.
-    dns = {
-      source  = "hashicorp/dns"
-      version = "~> 3.4"
-    }
   }
 }

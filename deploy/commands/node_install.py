@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from ..clients.supervisor import Supervisor
@@ -30,6 +31,21 @@ from .releases import ReleaseError, ReleaseStore
 from .scale import scaled
 from .state import ClusterError
 
+# What uWSGI expands in its config values (`%n` is the node's name, `$(VAR)` the environment, `@(file)`
+# a file's content): a secret holding one would differ from node to node or from what was generated.
+UWSGI_MAGIC = ("%", "$(", "@(")
+
+
+def check_secrets(secrets: Secrets) -> Secrets:
+    for name, value in asdict(secrets).items():
+        bad = next((m for m in UWSGI_MAGIC if m in value), None)
+        if bad:
+            raise ClusterError(
+                f"secret {name} contains {bad!r}, which uWSGI expands in its env lines: generate it "
+                "from letters and digits (terraform/main.tf does) and store it again"
+            )
+    return secrets
+
 
 def load_secrets(topo: Topology, paths: StatePaths, secrets_file: str | None, role: str) -> Secrets:
     """The secrets ``role`` receives (all withheld when it receives none: no secrets file needed).
@@ -43,7 +59,7 @@ def load_secrets(topo: Topology, paths: StatePaths, secrets_file: str | None, ro
     if secrets_file:
         try:
             text = sys.stdin.read() if secrets_file == "-" else Path(secrets_file).read_text()
-            secrets = Secrets(**json.loads(text)).only(needed)
+            secrets = check_secrets(Secrets(**json.loads(text))).only(needed)
         except (OSError, ValueError, TypeError) as exc:
             raise ClusterError(f"cannot read secrets from {secrets_file}: {exc}") from None
         save_role_file(paths.role_secrets(role), secrets, needed)
@@ -103,6 +119,11 @@ def node_install(
     topo = scaled(topo, web_count or None)  # a fleet running fewer of its web hosts (`scale`)
     paths = StatePaths.for_cluster(topo.cluster.name, state_base)
     node = topo.node(node_name)
+    if node.managed:
+        raise ClusterError(
+            f"{node_name} is a managed service's endpoint ({node.address}): nothing of ours runs there; "
+            "install the nodes that run on this cluster's own hosts"
+        )
     role = role_of(node)
     secrets = load_secrets(topo, paths, secrets_file or os.environ.get("TIERS_SECRETS"), role.name)
     ctx = RenderContext(topo=topo, paths=paths, secrets=secrets, **release_context(paths, node, release))

@@ -59,6 +59,9 @@ class Node:
     address: str
     port: int
     options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # A managed service's endpoint (RDS, ElastiCache, S3): nothing of ours runs there, and its address
+    # may be a DNS name (the provider moves it between machines).
+    managed: bool = field(default=False, compare=False)
 
     @property
     def endpoint(self) -> str:
@@ -74,13 +77,17 @@ class RoleSchema:
 
     ``keys``: key -> (kind, default), ``address`` included; ``count``: (min, max or None) nodes;
     ``hint``: how to fix too few nodes; ``validate(source, nodes)``: checks across the role's nodes
-    (raise :class:`TopologyError`).
+    (raise :class:`TopologyError`). ``managed``: a node may be a managed service's endpoint
+    (``managed = true``, a DNS name allowed as its address); ``needed_by``: the role this one serves,
+    which needs none of it when every node of that role is managed (etcd for RDS instead of Patroni).
     """
 
     keys: Schema
     count: tuple[int, int | None] = (1, None)
     hint: str = ""
     validate: Callable[[str, tuple[Node, ...]], None] | None = None
+    managed: bool = False
+    needed_by: str = ""
 
     def listener_keys(self) -> tuple[str, ...]:
         """Every key holding a port this role listens on, the main ``port`` first."""
@@ -119,6 +126,9 @@ class Database:
     patroni_loop_wait: int
     patroni_retry_timeout: int
     synchronous_mode: bool
+    # Networks the database admits clients from (pg_hba), e.g. the private subnets on AWS, so a new web
+    # or worker node is admitted without a change on the database nodes; empty: each node's own address.
+    client_networks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -169,6 +179,10 @@ class Topology:
     def by_role(self, role: str) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.role == role)
 
+    def managed(self) -> tuple[Node, ...]:
+        """The managed services' endpoints: nothing of ours runs or is installed there."""
+        return tuple(n for n in self.nodes if n.managed)
+
     def one(self, role: str) -> Node:
         """The node of a role that has exactly one (its schema's count says so)."""
         return self.by_role(role)[0]
@@ -206,6 +220,7 @@ SECTION_SCHEMA: dict[str, Schema] = {
         "patroni_loop_wait": (POSITIVE, 5),
         "patroni_retry_timeout": (POSITIVE, 5),
         "synchronous_mode": (bool, False),
+        "client_networks": (list, []),
     },
     "storage": {
         "media_bucket": (str, "tiers-media"),
@@ -285,12 +300,19 @@ def _apply_schema(where: str, raw: Any, schema: Schema) -> dict[str, Any]:
     return out
 
 
-def _check_address(where: str, address: str) -> None:
+def _check_address(where: str, address: str, managed: bool, may_be_managed: bool) -> None:
+    if managed and HOST_RE.match(address) and not address.replace(".", "").isdigit():
+        return  # a managed service's DNS name (RDS, ElastiCache, S3)
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
+        hint = (
+            "; a managed service's endpoint may be a DNS name: add managed = true"
+            if may_be_managed and not managed
+            else ""
+        )
         raise TopologyError(
-            f'{where} address: {address!r} is not an IP address (use e.g. "127.0.1.1")'
+            f'{where} address: {address!r} is not an IP address (use e.g. "127.0.1.1"){hint}'
         ) from None
     if ip.is_unspecified:
         raise TopologyError(f"{where} address: {address!r} binds every interface; name one address")
@@ -312,6 +334,7 @@ def parse(data: dict[str, Any], roles: Mapping[str, RoleSchema], source: str = "
         for name, schema in SECTION_SCHEMA.items()
     }
     cluster = ClusterSettings(**sections["cluster"])
+    database = _database(source, sections["database"])
     if not NAME_RE.match(cluster.name):
         raise TopologyError(
             f"{source}: [cluster] name: {cluster.name!r} must be lowercase letters, digits and dashes"
@@ -346,15 +369,20 @@ def parse(data: dict[str, Any], roles: Mapping[str, RoleSchema], source: str = "
             if name in names:
                 raise TopologyError(f"{where}: node name {name!r} is already used by [{names[name]}.{name}]")
             names[name] = role
-            opts = _apply_schema(where, raw, schema.keys)
-            _check_address(where, opts["address"])
+            keys = {**schema.keys, "managed": (bool, False)} if schema.managed else schema.keys
+            opts = _apply_schema(where, raw, keys)
+            managed = bool(opts.pop("managed", False))
+            _check_address(where, opts["address"], managed, schema.managed)
             address = opts.pop("address")
             port = opts.pop("port", 0)
-            nodes.append(Node(role=role, name=name, address=address, port=port, options=opts))
+            nodes.append(Node(role, name, address, port, options=opts, managed=managed))
 
     for role, schema in roles.items():
         mine = tuple(n for n in nodes if n.role == role)
         low, high = schema.count
+        served = [n for n in nodes if n.role == schema.needed_by]
+        if schema.needed_by and served and all(n.managed for n in served):
+            low = 0  # e.g. no etcd when the database is a managed service
         if len(mine) < low:
             hint = schema.hint or f"add a [{role}.<name>] table"
             raise TopologyError(f"{source}: [{role}] needs at least {low} node(s), found {len(mine)}: {hint}")
@@ -370,13 +398,26 @@ def parse(data: dict[str, Any], roles: Mapping[str, RoleSchema], source: str = "
     return Topology(
         source=source,
         cluster=cluster,
-        database=Database(**sections["database"]),
+        database=database,
         storage=storage,
         email=Email(**sections["email"]),
         fleet=fleet,
         nodes=tuple(nodes),
         backup=Backup(**sections["backup"]),
     )
+
+
+def _database(source: str, values: dict[str, Any]) -> Database:
+    networks = []
+    for cidr in values.pop("client_networks"):
+        try:
+            networks.append(str(ipaddress.ip_network(cidr)))
+        except (TypeError, ValueError):
+            raise TopologyError(
+                f"{source}: [database] client_networks: {cidr!r} is not a network "
+                '(e.g. "10.40.128.0/20", host bits zero)'
+            ) from None
+    return Database(**values, client_networks=tuple(networks))
 
 
 def _check_fleet(source: str, fleet: Fleet, nodes: list[Node]) -> None:
@@ -407,6 +448,8 @@ HOST_RE = re.compile(
 def _check_listeners(source: str, nodes: list[Node], roles: Mapping[str, RoleSchema]) -> None:
     seen: dict[tuple[str, int], str] = {}
     for n in nodes:
+        if n.managed:
+            continue  # a managed endpoint may stand for another (RDS: dbproxy is the writer, db1)
         for key in roles[n.role].listener_keys():
             port = n.port if key == "port" else n.opt(key)
             at = (n.address, port)

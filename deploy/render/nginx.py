@@ -16,7 +16,7 @@ from pathlib import Path
 from ..model.defaults import TLS12_CIPHERS
 from ..model.paths import StatePaths
 from ..model.tls import cert_file
-from ..model.topology import Topology
+from ..model.topology import Topology, TopologyError
 from .templates import render
 
 # S3 response headers a browser has no business seeing (request ids, storage details).
@@ -47,13 +47,16 @@ S3_HIDDEN_HEADERS = (
 # only quoted in the config's comments; S3 enforces the expiry.
 PRIVATE_URL_SECONDS = 120
 
+# Debian's CA bundle (ca-certificates): what nginx checks S3's certificate against.
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
 # Temp dirs nginx would otherwise create under /var/lib/nginx (Debian's compiled-in paths).
 TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
 def host_port(address: str, port: int) -> str:
-    """``address:port`` as nginx parses it (IPv6 literals in brackets)."""
-    if ipaddress.ip_address(address).version == 6:
+    """``address:port`` as nginx parses it (IPv6 literals in brackets, DNS names as they are)."""
+    if ":" in address and ipaddress.ip_address(address).version == 6:
         return f"[{address}]:{port}"
     return f"{address}:{port}"
 
@@ -80,6 +83,11 @@ def render_media(topo: Topology, paths: StatePaths) -> str:
     media = topo.one("media")
     s3 = topo.one("s3")
     data = paths.data(media.name)
+    if s3.managed and not media.opt("resolver"):
+        raise TopologyError(
+            f"{topo.source}: [media.{media.name}] resolver: S3 is a managed endpoint ({s3.address}), so "
+            'nginx must resolve its name at request time: set resolver (on AWS "169.254.169.253")'
+        )
     cache_mb = media.opt("cache_size_mb")
     return render(
         "nginx/media.conf.j2",
@@ -91,7 +99,13 @@ def render_media(topo: Topology, paths: StatePaths) -> str:
         production=topo.cluster.profile == "production",
         cert=str(cert_file(paths, media)),
         tls12_ciphers=TLS12_CIPHERS,
-        s3_endpoint=host_port(s3.address, s3.port),
+        # The Host header Django's presigned URLs were signed for: no port when it is HTTPS's own.
+        s3_endpoint=s3.address if s3.managed and s3.port == 443 else host_port(s3.address, s3.port),
+        # A managed S3 (AWS) is reached over HTTPS by name; our own SeaweedFS over plain HTTP.
+        s3_tls=s3.managed,
+        s3_host=s3.address,
+        resolver=media.opt("resolver"),
+        ca_bundle=CA_BUNDLE,
         pid_file=str(media_pid_file(topo, paths)),
         access_log=str(paths.log_file(media.name).parent / "access.log"),
         temp_dirs={name: str(data / f"{name}_temp") for name in TEMP_DIRS},

@@ -79,9 +79,9 @@ def _yaml_str(value: object) -> str:
 
 
 def _sources(*addresses: str) -> list[str]:
-    """Distinct client addresses, 127.0.0.1 first (loopback clients arrive from it), then sorted."""
+    """Distinct client addresses as /32 networks, 127.0.0.1 first (loopback clients arrive from it), then sorted."""
     rest = sorted(set(addresses) - {"127.0.0.1"})
-    return ["127.0.0.1", *rest]
+    return [f"{a}/32" for a in ("127.0.0.1", *rest)]
 
 
 def _check_identifiers(topo: Topology) -> None:
@@ -138,7 +138,8 @@ def render_patroni(topo: Topology, node: Node, paths: StatePaths, secrets: Secre
         archive_command=archive_command(topo, node, paths),
         archive_timeout_s=topo.backup.archive_timeout_s,
         db_sources=_sources(*(n.address for n in topo.by_role("db"))),
-        app_sources=_sources(*app_clients),
+        # By network when the topology names them (AWS: the private subnets), so scaling out needs no change here.
+        app_sources=list(db.client_networks) or _sources(*app_clients),
     )
 
 

@@ -55,7 +55,9 @@ class Placement:
     ``host_group``: the root module's `module` block that creates its hosts or managed service;
     ``exists_in``/``instances_in``: the database modes in which the role exists / runs on our own EC2
     instances (else: a managed service); ``public``: reachable from the allowed client networks;
-    ``reaches_s3``: needs S3 egress; ``debian_units``: services Debian's packages start, disabled.
+    ``reaches_s3``: needs S3 egress; ``debian_units``: services Debian's packages start, disabled;
+    ``release_setup``: its hosts run the release's migrations and collectstatic, once per release for the
+    whole cluster (the first to take a PostgreSQL advisory lock; app/boxoffice release_setup command).
     """
 
     host_group: str
@@ -64,6 +66,7 @@ class Placement:
     public: bool = False
     reaches_s3: bool = False
     debian_units: tuple[str, ...] = ()
+    release_setup: bool = False
 
 
 @dataclass(frozen=True)

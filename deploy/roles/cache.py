@@ -27,6 +27,7 @@ ROLE = Role(
             "memory_mb": (POSITIVE, 64),
             "max_connections": (POSITIVE, 1024),
         },
+        managed=True,  # ElastiCache nodes by their DNS names
     ),
     priority=30,
     program=_program,

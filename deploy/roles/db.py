@@ -178,6 +178,7 @@ ROLE = Role(
         },
         hint='add a [db.<name>] table with role = "primary"',
         validate=_validate,
+        managed=True,  # RDS: the writer and read replicas by their endpoint names
     ),
     priority=20,
     program=_program,

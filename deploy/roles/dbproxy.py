@@ -45,6 +45,7 @@ ROLE = Role(
             "maxconn": (POSITIVE, 200),
         },
         count=(1, 1),
+        managed=True,  # RDS: the writer endpoint, which follows the Multi-AZ failover itself
     ),
     priority=30,
     program=_program,

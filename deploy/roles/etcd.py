@@ -53,6 +53,7 @@ ROLE = Role(
             "port": (PORT, 2379),
             "peer_port": (PORT, 2380),
         },
+        needed_by="db",  # none when the database is a managed service (RDS)
     ),
     priority=10,
     program=_program,

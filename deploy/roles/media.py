@@ -67,6 +67,8 @@ ROLE = Role(
             "cache_size_mb": (POSITIVE, 256),
             # The base URL browsers fetch media from (production: https://media.example.com); "" = http://address:port.
             "public_url": (str, ""),
+            # DNS server nginx resolves a managed S3 endpoint's name with (AWS: "169.254.169.253").
+            "resolver": (str, ""),
         },
         count=(1, 1),
         validate=_validate,

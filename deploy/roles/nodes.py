@@ -50,7 +50,7 @@ def programs_for(ctx: RenderContext, node: Node) -> list[Program]:
 
 
 def programs(ctx: RenderContext) -> list[Program]:
-    return [p for node in ctx.topo for p in programs_for(ctx, node)]
+    return [p for node in ctx.topo if not node.managed for p in programs_for(ctx, node)]
 
 
 def node_files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
@@ -71,7 +71,7 @@ def render_all(ctx: RenderContext) -> list[ConfigFile]:
     """Every config file of a cluster on one machine: supervisord's and each node's (shared ones once)."""
     files = [supervisord_file(ctx)]
     seen = {files[0].path}
-    for node in ctx.topo:
+    for node in (n for n in ctx.topo if not n.managed):  # a managed service has no files of ours
         for cf in node_files(ctx, node):
             if cf.path not in seen:
                 seen.add(cf.path)

@@ -61,6 +61,7 @@ ROLE = Role(
             "filer_port": (PORT, 8888),
         },
         count=(1, 1),
+        managed=True,  # AWS S3 itself: its regional endpoint name, port 443
     ),
     priority=30,
     program=_program,

@@ -53,6 +53,10 @@ def roles() -> dict[str, dict]:
             "secrets": sorted(r.secrets),
             "public": r.terraform.public,
             "reaches_s3": r.terraform.reaches_s3,
+            "release_setup": r.terraform.release_setup,
+            # The ports its nodes listen on (schema defaults): the topology Terraform writes uses them,
+            # so they are the ports the security-group rows above name.
+            "ports": {key: default_port(r, key) for key in r.schema.listener_keys()},
         }
         for r in REGISTRY
     }

@@ -109,7 +109,7 @@ ROLE = Role(
     priority=50,
     program=uwsgi_program,
     status=uwsgi_status,
-    terraform=Placement(host_group="web", reaches_s3=True),
+    terraform=Placement(host_group="web", reaches_s3=True, release_setup=True),
     ingress=(
         Flow("lb", "port", "HAProxy to uWSGI: requests"),
         Flow("lb", "check_port", "HAProxy to uWSGI's check worker: /readyz checks"),

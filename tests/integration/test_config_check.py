@@ -159,3 +159,23 @@ def test_fleet_firewalls_and_sshd_configs_are_valid(tmp_path: Path) -> None:
         ["/usr/sbin/sshd", "-t", "-f", str(tmp_path / "sshd_config")], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stderr
+
+
+def test_nginx_media_config_for_a_managed_s3_is_valid(tmp_path: Path) -> None:
+    """On AWS the media host proxies to S3's regional endpoint over HTTPS, by name, through a resolver."""
+    topo = load(REPO / "tests" / "unit" / "golden" / "aws-rds.toml")
+    paths = StatePaths(root=tmp_path / "state")
+    paths.run.mkdir(parents=True)
+    pki.ensure_certificates(topo, paths, [topo.one("media")])
+    for d in [*state_dirs(paths), *node_dirs(paths, topo.one("media"))]:
+        d.path.mkdir(parents=True, exist_ok=True)
+    config = _write(paths, "nginx-media.conf", render_media(topo, paths))
+    text = config.read_text()
+    assert "proxy_pass https://$s3_host;" in text and "proxy_ssl_server_name on;" in text
+    assert "resolver 169.254.169.253 " in text and "upstream s3" not in text
+    address = topo.one("media").address  # a VPC address: nginx -t binds it, so check in a namespace
+    argv = ["unshare", "--net", "sh", "-c", f'ip link set lo up && ip addr add {address}/32 dev lo && exec "$@"',
+            "check", _binary("nginx"), "-t", "-p", str(paths.data("media")), "-c", str(config)]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "[warn]" not in result.stderr, result.stderr

@@ -80,9 +80,12 @@ def test_web_sessions_survive_a_node_marked_down() -> None:
     assert "option http-server-close" in backend
 
 
-def test_health_check_is_http11_with_an_allowed_host() -> None:
+def test_health_check_is_http11_for_the_public_name_which_outlives_the_lb_host() -> None:
     config = render_lb(topo(), PATHS, SECRETS)
-    assert "http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host 10.0.0.1\n" in config
+    assert "http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host shop.example.com\n" in config
+    # A replaced LB host has a new address; the web nodes' ALLOWED_HOSTS keep the public name.
+    moved = topo().nodes[0].address
+    assert f"hdr Host {moved}" not in config
 
 
 def test_lb_runtime_api_and_state_file_come_from_state_paths() -> None:

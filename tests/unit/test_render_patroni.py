@@ -102,7 +102,7 @@ def test_identity_rest_and_dcs_hosts() -> None:
         "connect_address": "10.0.2.2:8009",
         "authentication": {"username": "patroni", "password": "test-patroni_rest_password"},
         # Unsafe endpoints from the DB nodes and loopback (patronictl on a DB host) only.
-        "allowlist": ["127.0.0.1", "10.0.2.1", "10.0.2.2"],
+        "allowlist": ["127.0.0.1/32", "10.0.2.1/32", "10.0.2.2/32"],
     }
     assert conf["etcd3"] == {
         "protocol": "http",

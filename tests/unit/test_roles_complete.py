@@ -55,10 +55,13 @@ def test_terraform_table_is_rendered_from_the_registry() -> None:
 
 
 def test_terraform_has_a_topology_section_and_host_group_for_every_role() -> None:
-    template = (REPO / "terraform" / "templates" / "topology.toml.tftpl").read_text()
     main = (REPO / "terraform" / "main.tf").read_text()
+    listed = re.search(r"^\s*roles\s*=\s*\[([^\]]*)\]", main, re.M)
     for role in REGISTRY:
-        assert f"[{role.name}." in template, f"no [{role.name}.<name>] in the Terraform topology template"
+        assert listed and f'"{role.name}"' in listed.group(1), (
+            f"{role.name}: not in the topology's roles in main.tf"
+        )
+        assert re.search(rf"^\s+{role.name}\s*=", main, re.M), f"{role.name}: no nodes in local.topology"
         assert re.search(rf'^module "{role.terraform.host_group}"', main, re.M), (
             f"{role.name}: no module {role.terraform.host_group!r} in terraform/main.tf"
         )

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from deploy.roles import loads
-from tests.unit.test_terraform import TF, TOPOLOGY_VARS, blocks_of, needs_terraform, render
+from tests.unit.test_terraform import needs_terraform, render
+from tests.unit.tf_tools import TF
 
 ROLES_JSON = TF / "roles.tf.json"
-TOPOLOGY_TEMPLATE = TF / "templates" / "topology.toml.tftpl"
 ROOT_MAIN = TF / "main.tf"
 MODES = ("patroni", "rds")
 # The registry's object store: S3 itself on AWS, reached by the roles with reaches_s3 (see main.tf).
@@ -42,15 +42,17 @@ def registry() -> tuple[Roles, Flows]:
 # --- the checks: each returns what is wrong (empty when all is well) -----------------------------------
 
 
-def roles_missing_from_template(roles: Roles, template: str) -> list[str]:
-    sections = set(re.findall(r"^\[([a-z][a-z0-9_]*)\.", template, re.M))
+def roles_missing_from_template(roles: Roles, main_tf: str) -> list[str]:
+    """The template writes the roles main.tf lists for it (`roles = [...]`), each from local.topology's nodes."""
+    listed = re.search(r"^\s*roles\s*=\s*\[([^\]]*)\]", main_tf, re.M)
+    sections = set(re.findall(r'"([a-z][a-z0-9_]*)"', listed.group(1))) if listed else set()
     return [
         f"role {r!r} has no [{r}.<name>] section in the topology template" for r in roles if r not in sections
     ]
 
 
 def roles_without_host_group(roles: Roles, main_tf: str) -> list[str]:
-    modules = {b.labels[0] for b in blocks_of(main_tf) if b.kind == "module"}
+    modules = set(re.findall(r'^module\s+"([^"]+)"\s*\{', main_tf, re.M))
     return [
         f"role {r!r}: host_group {spec['host_group']!r} names no module block in terraform/main.tf"
         for r, spec in roles.items()
@@ -130,7 +132,7 @@ def test_the_table_has_every_role_and_flow_field() -> None:
 
 def test_every_role_has_a_topology_section() -> None:
     roles, _ = registry()
-    problems = roles_missing_from_template(roles, TOPOLOGY_TEMPLATE.read_text())
+    problems = roles_missing_from_template(roles, ROOT_MAIN.read_text())
     assert not problems, "\n".join(problems)
 
 
@@ -215,8 +217,8 @@ def test_a_seeded_table_defect_is_reported(case: str) -> None:
 
 def test_a_role_without_a_topology_section_is_reported() -> None:
     roles, _ = registry()
-    template = re.sub(r"^\[worker\.", "[wrkr.", TOPOLOGY_TEMPLATE.read_text(), flags=re.M)
-    assert roles_missing_from_template(roles, template) == [
+    main_tf = ROOT_MAIN.read_text().replace(', "worker"]', "]")
+    assert roles_missing_from_template(roles, main_tf) == [
         "role 'worker' has no [worker.<name>] section in the topology template"
     ]
 
@@ -231,24 +233,47 @@ def test_a_host_group_without_a_module_is_reported() -> None:
 
 # --- the template, rendered by the real terraform --------------------------------------------------------
 
-WORKERS = '[{ name = "worker1", ip = "10.40.128.60" }, { name = "worker2", ip = "10.40.144.61" }]'
+# local.topology's shape (terraform/main.tf) in Patroni mode, with addresses a mock provider cannot invent.
+TOPOLOGY = """{
+  cluster = { name = "tiers-prod", profile = "production" }
+  database = { name = "tiers", user = "tiers", max_replica_lag_bytes = 1048576, max_replica_lag_seconds = 5,
+               patroni_ttl = 30, patroni_loop_wait = 10, patroni_retry_timeout = 10, synchronous_mode = false,
+               client_networks = ["10.40.128.0/20", "10.40.144.0/20"] }
+  storage = { media_bucket = "acme-media", static_bucket = "acme-static", private_bucket = "acme-private",
+              backup_bucket = "acme-backup", region = "eu-west-1", addressing_style = "path",
+              endpoint_url = "https://s3.eu-west-1.amazonaws.com" }
+  email = { host = "email-smtp.eu-west-1.amazonaws.com", user = "AKIAEXAMPLE" }
+  nodes = {
+    lb = [{ name = "lb", address = "10.40.0.10", port = 80, https_port = 443, public_host = "203.0.113.10" }]
+    web = [{ name = "web1", address = "10.40.128.10", port = 8000 }, { name = "web2", address = "10.40.144.11", port = 8000 }]
+    queue = [{ name = "queue1", address = "10.40.128.15", port = 8000, check_port = 8001 }]
+    db = [{ name = "db1", address = "10.40.128.20", role = "primary", replica_of = null, managed = null },
+          { name = "db2", address = "10.40.144.21", role = "replica", replica_of = "db1", managed = null }]
+    etcd = [{ name = "etcd1", address = "10.40.128.30" }]
+    dbproxy = [{ name = "dbproxy", address = "10.40.128.40" }]
+    cache = [{ name = "cache1", address = "c.0001.euw1.cache.amazonaws.com", port = 11211, managed = true }]
+    s3 = [{ name = "s3", address = "s3.eu-west-1.amazonaws.com", port = 443, managed = true }]
+    media = [{ name = "media", address = "10.40.0.20", port = 80, https_port = 443,
+               public_url = "https://203.0.113.20", resolver = "169.254.169.253" }]
+    worker = [{ name = "worker1", address = "10.40.128.60" }, { name = "worker2", address = "10.40.144.61" }]
+  }
+}"""
 
 
 @needs_terraform
-def test_topology_renders_workers_and_the_private_bucket(tmp_path: Path) -> None:
-    assert TOPOLOGY_VARS.count("worker = []") == 1, "test_terraform.TOPOLOGY_VARS changed shape"
-    text = render(
-        "topology.toml.tftpl", TOPOLOGY_VARS.replace("worker = []", f"worker = {WORKERS}"), tmp_path
-    )
-    assert 'private_bucket = "acme-private"' in text
-    assert '[worker.worker1]\naddress = "10.40.128.60"' in text
+def test_topology_template_writes_a_valid_topology_of_every_role(tmp_path: Path, tf_env: dict) -> None:
+    roles = re.search(r"^\s*roles\s*=\s*(\[[^\]]*\])", ROOT_MAIN.read_text(), re.M).group(1)
+    text = render("topology.toml.tftpl", f"{{ topology = {TOPOLOGY}, roles = {roles} }}", tmp_path, tf_env)
     topo = loads(text, "terraform")
     assert topo.storage.private_bucket == "acme-private"
+    assert topo.storage.backup_bucket == "acme-backup"
+    assert (topo.email.host, topo.email.user) == ("email-smtp.eu-west-1.amazonaws.com", "AKIAEXAMPLE")
+    assert topo.database.client_networks == ("10.40.128.0/20", "10.40.144.0/20")
     assert [(n.name, n.address) for n in topo.by_role("worker")] == [
         ("worker1", "10.40.128.60"),
         ("worker2", "10.40.144.61"),
     ]
-    roles, _ = registry()
-    assert {n.role for n in topo} == set(roles), (
-        "the rendered topology should hold a node of every registry role"
-    )
+    assert [n.name for n in topo.managed()] == ["cache1", "s3"]
+    assert topo.node("db2").opt("replica_of") == "db1" and topo.node("db1").opt("replica_of") == ""
+    assert topo.one("lb").opt("public_host") == "203.0.113.10"
+    assert {n.role for n in topo} == set(registry()[0]), "a node of every registry role"

@@ -16,6 +16,7 @@ module "tiers" {
   bucket_prefix = var.bucket_prefix
   release_repo  = var.release_repo
   database_mode = var.database_mode
+  ami_id        = var.ami_id
 
   web_count        = 2
   worker_count     = 1

@@ -39,3 +39,14 @@ variable "database_mode" {
     error_message = "database_mode must be \"rds\" or \"patroni\"."
   }
 }
+
+variable "ami_id" {
+  type        = string
+  description = "AMI of every host; empty picks the newest official Debian 12 image."
+  default     = ""
+
+  validation {
+    condition     = var.ami_id == "" || can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
+    error_message = "ami_id must be empty or look like ami-0123456789abcdef0."
+  }
+}

@@ -6,13 +6,5 @@ terraform {
       source  = "hashicorp/aws"
       version = "~> 5.40"
     }
-    random = {
-      source  = "hashicorp/random"
-      version = "~> 3.6"
-    }
-    dns = {
-      source  = "hashicorp/dns"
-      version = "~> 3.4"
-    }
   }
 }

@@ -19,16 +19,25 @@ resource "aws_db_subnet_group" "this" {
 }
 
 resource "aws_db_instance" "writer" {
-  count                      = local.rds ? 1 : 0
-  identifier                 = "${var.name}-db1"
-  engine                     = "postgres"
-  engine_version             = var.engine_version
-  instance_class             = var.instance_class
-  allocated_storage          = var.allocated_storage_gb
-  max_allocated_storage      = var.allocated_storage_gb * 4 # storage autoscaling ceiling
-  storage_type               = "gp3"
-  storage_encrypted          = true
-  db_name                    = var.db_name
+  #checkov:skip=CKV_AWS_157:Multi-AZ is var.multi_az (default true); replicas and disposable examples turn it off
+  #checkov:skip=CKV_AWS_293:deletion protection is var.deletion_protection (default true); examples turn it off
+  #checkov:skip=CKV_AWS_118:enhanced monitoring needs its own IAM role; CloudWatch's standard RDS metrics are kept
+  #checkov:skip=CKV_AWS_353:Performance Insights is not offered on the small classes the examples use; enable it per class
+  #checkov:skip=CKV2_AWS_30:statement logging needs a parameter group and logs every query; the server log is exported
+  iam_database_authentication_enabled = true
+  enabled_cloudwatch_logs_exports     = ["postgresql"]
+  count                               = local.rds ? 1 : 0
+  identifier                          = "${var.name}-db1"
+  engine                              = "postgres"
+  engine_version                      = var.engine_version
+  instance_class                      = var.instance_class
+  allocated_storage                   = var.allocated_storage_gb
+  max_allocated_storage               = var.allocated_storage_gb * 4 # storage autoscaling ceiling
+  storage_type                        = "gp3"
+  storage_encrypted                   = true
+  # No db_name: the release setup creates the application database owned by the application role
+  # (db/app_role.sql), as Patroni's post_bootstrap does; a database the admin owned would leave the app
+  # no right to create its tables (PostgreSQL 15's public schema).
   username                   = var.superuser_name
   password                   = var.superuser_password
   multi_az                   = var.multi_az
@@ -46,18 +55,26 @@ resource "aws_db_instance" "writer" {
 }
 
 resource "aws_db_instance" "replica" {
-  count                      = local.rds ? var.replica_count : 0
-  identifier                 = "${var.name}-db${count.index + 2}"
-  replicate_source_db        = aws_db_instance.writer[0].identifier
-  instance_class             = var.instance_class
-  storage_type               = "gp3"
-  storage_encrypted          = true
-  vpc_security_group_ids     = [var.security_group_ids["db"]]
-  publicly_accessible        = false
-  skip_final_snapshot        = true # a replica's data is the writer's; its backups are the writer's
-  auto_minor_version_upgrade = true
-  apply_immediately          = false
-  tags                       = merge(var.tags, { Name = "${var.name}-db${count.index + 2}", TiersNode = "db${count.index + 2}" })
+  #checkov:skip=CKV_AWS_157:Multi-AZ is var.multi_az (default true); replicas and disposable examples turn it off
+  #checkov:skip=CKV_AWS_293:deletion protection is var.deletion_protection (default true); examples turn it off
+  #checkov:skip=CKV_AWS_118:enhanced monitoring needs its own IAM role; CloudWatch's standard RDS metrics are kept
+  #checkov:skip=CKV_AWS_353:Performance Insights is not offered on the small classes the examples use; enable it per class
+  #checkov:skip=CKV2_AWS_30:statement logging needs a parameter group and logs every query; the server log is exported
+  iam_database_authentication_enabled = true
+  enabled_cloudwatch_logs_exports     = ["postgresql"]
+  copy_tags_to_snapshot               = true
+  count                               = local.rds ? var.replica_count : 0
+  identifier                          = "${var.name}-db${count.index + 2}"
+  replicate_source_db                 = aws_db_instance.writer[0].identifier
+  instance_class                      = var.instance_class
+  storage_type                        = "gp3"
+  storage_encrypted                   = true
+  vpc_security_group_ids              = [var.security_group_ids["db"]]
+  publicly_accessible                 = false
+  skip_final_snapshot                 = true # a replica's data is the writer's; its backups are the writer's
+  auto_minor_version_upgrade          = true
+  apply_immediately                   = false
+  tags                                = merge(var.tags, { Name = "${var.name}-db${count.index + 2}", TiersNode = "db${count.index + 2}" })
 }
 
 # --- Patroni on EC2 ------------------------------------------------------------------------------------
@@ -115,7 +132,9 @@ locals {
 }
 
 resource "aws_instance" "node" {
-  for_each               = local.ec2_nodes
+  for_each      = local.ec2_nodes
+  ebs_optimized = true
+  #checkov:skip=CKV_AWS_126:basic (5-minute) EC2 monitoring; 1-minute detailed monitoring is billed per instance, enable it per host if wanted
   ami                    = var.ami_id
   instance_type          = each.value.type
   subnet_id              = var.subnet_ids[each.value.subnet % length(var.subnet_ids)]

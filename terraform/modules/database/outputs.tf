@@ -13,6 +13,11 @@ output "reader_endpoints" {
   value       = aws_db_instance.replica[*].address
 }
 
+output "superuser_name" {
+  description = "The administrative user (RDS master user): the release setup creates the application role with it."
+  value       = var.superuser_name
+}
+
 output "port" {
   description = "PostgreSQL port of every database endpoint."
   value       = 5432

@@ -75,16 +75,6 @@ variable "security_group_ids" {
   }
 }
 
-variable "db_name" {
-  type        = string
-  description = "Name of the application database (the topology's [database] name)."
-
-  validation {
-    condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.db_name))
-    error_message = "db_name must be a lowercase PostgreSQL identifier."
-  }
-}
-
 variable "superuser_name" {
   type        = string
   description = "Administrative user (the RDS master user; the application user is created by the deploy step)."

@@ -30,7 +30,9 @@ module "role" {
 }
 
 resource "aws_instance" "node" {
-  count                  = var.node_count
+  count         = var.node_count
+  ebs_optimized = true
+  #checkov:skip=CKV_AWS_126:basic (5-minute) EC2 monitoring; 1-minute detailed monitoring is billed per instance, enable it per host if wanted
   ami                    = var.ami_id
   instance_type          = var.instance_type
   subnet_id              = var.subnet_ids[count.index % length(var.subnet_ids)]

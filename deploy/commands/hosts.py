@@ -45,12 +45,21 @@ def preflight(nodes: Iterable[Node], programs: Iterable[Program]) -> None:
     for program in programs:
         if program.user == "root":
             raise HostError(f"{program.name}: a node's program never runs as root (its role's `user`)")
-        probe = subprocess.run(["runuser", "-u", program.user, "--", "test", "-x", program.argv[0]])
+        executable = _executable(program.argv)
+        probe = subprocess.run(["runuser", "-u", program.user, "--", "test", "-x", executable])
         if probe.returncode != 0:
             raise HostError(
-                f"the {program.user} user cannot run {program.argv[0]} ({program.name}): every folder above "
+                f"the {program.user} user cannot run {executable} ({program.name}): every folder above "
                 "the repository must be readable by other users (chmod o+rx), or clone it under /srv or /opt."
             )
+
+
+def _executable(argv: tuple[str, ...] | list[str]) -> str:
+    """The program an argv runs: past ``env NAME=VALUE...`` (project_python's prefix)."""
+    rest = list(argv)
+    if rest and rest[0] == "env":
+        rest = [a for a in rest[1:] if "=" not in a] or rest
+    return rest[0]
 
 
 def ensure_users(users: Iterable[str]) -> None:

@@ -16,6 +16,7 @@ from ..render.haproxy import STATS_USER
 from ..roles import ROLES, by_priority, role_of
 from ..roles.db import primary
 from . import django_ops, supervision
+from .postgres import synchronous_settings
 from .context import Cluster
 from .progress import Progress
 
@@ -71,6 +72,11 @@ def _start_database(cluster: Cluster, progress: Progress, fresh: bool) -> None:
     replicas = len(topo.by_role("db")) - 1
     with progress.step(f"waiting for {replicas} streaming replica(s)"):
         probes.wait_for(lambda: pg.streaming_count() >= replicas, "replicas streaming", 120)
+    with progress.step("applying the topology's synchronous replication settings"):
+        # bootstrap.dcs reaches only a new cluster; this brings an existing one in line with the topology.
+        pg.set_dcs(synchronous_settings(topo))
+        if topo.database.synchronous_mode:
+            probes.wait_for(pg.sync_standbys, "a synchronous standby", 60)
 
 
 def _django_setup(cluster: Cluster, progress: Progress, seed: bool) -> None:

@@ -89,11 +89,21 @@ def _check_identifiers(topo: Topology) -> None:
             )
 
 
+def _check_synchronous(topo: Topology) -> None:
+    db, replicas = topo.database, len(topo.by_role("db")) - 1
+    if db.synchronous_mode and db.synchronous_node_count > replicas:
+        raise TopologyError(
+            f"{topo.source}: [database] synchronous_node_count: {db.synchronous_node_count} but the topology "
+            f"has {replicas} replica(s); lower it or add [db.<name>] replicas"
+        )
+
+
 def render_patroni(topo: Topology, node: Node, paths: StatePaths, secrets: Secrets) -> str:
     """Patroni YAML for DB node ``node``; write it to ``paths.conf_file(f"patroni-{node.name}.yml")``."""
     if node.role != "db":
         raise ValueError(f"{node.name} is a {node.role} node, not a db node")
     _check_identifiers(topo)
+    _check_synchronous(topo)
     db = topo.database
     post_bootstrap = shlex.join(
         [

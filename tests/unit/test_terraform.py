@@ -330,7 +330,8 @@ def render(template: str, hcl_vars: str, tmp_path: Path) -> str:
 TOPOLOGY_VARS = """{
   cluster = "tiers-prod"
   database = { name = "tiers", user = "tiers", max_replica_lag_bytes = 1048576, max_replica_lag_seconds = 5,
-               patroni_ttl = 30, patroni_loop_wait = 10, patroni_retry_timeout = 10, synchronous_mode = false }
+               patroni_ttl = 30, patroni_loop_wait = 10, patroni_retry_timeout = 10, synchronous_mode = true,
+               synchronous_mode_strict = false, synchronous_node_count = 1 }
   media_bucket = "acme-media", static_bucket = "acme-static", private_bucket = "acme-private", region = "eu-west-1"
   lb_ip = "10.40.0.10"
   web = [{ name = "web1", ip = "10.40.128.10" }, { name = "web2", ip = "10.40.144.11" }]

@@ -16,8 +16,8 @@ from ..render.haproxy import STATS_USER
 from ..roles import ROLES, by_priority, role_of
 from ..roles.db import primary
 from . import django_ops, supervision
-from .postgres import synchronous_settings
 from .context import Cluster
+from .postgres import synchronous_settings
 from .progress import Progress
 
 # Roles below this priority must be ready before the database tier starts (etcd); roles from the

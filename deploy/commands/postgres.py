@@ -135,7 +135,9 @@ class PostgresAdmin:
         if leader is None:
             return set()
         try:
-            rows = self.psql(leader, "SELECT application_name FROM pg_stat_replication WHERE sync_state = 'sync'")
+            rows = self.psql(
+                leader, "SELECT application_name FROM pg_stat_replication WHERE sync_state = 'sync'"
+            )
         except (AdminError, TransportError, subprocess.TimeoutExpired):
             return set()
         return set(rows.split())

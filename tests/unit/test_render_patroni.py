@@ -161,7 +161,11 @@ def test_synchronous_replication_is_on_by_default_and_configurable() -> None:
     without = BASE.replace("synchronous_mode = {sync}\n", "")
     topo = topology(text=without)
     dcs = yaml.safe_load(render_patroni(topo, topo.node("pg1"), PATHS, SECRETS))["bootstrap"]["dcs"]
-    assert (dcs["synchronous_mode"], dcs["synchronous_mode_strict"], dcs["synchronous_node_count"]) == (True, False, 1)
+    assert (dcs["synchronous_mode"], dcs["synchronous_mode_strict"], dcs["synchronous_node_count"]) == (
+        True,
+        False,
+        1,
+    )
     strict = without.replace("[database]\n", "[database]\nsynchronous_mode_strict = true\n")
     topo = topology(text=strict)
     dcs = yaml.safe_load(render_patroni(topo, topo.node("pg1"), PATHS, SECRETS))["bootstrap"]["dcs"]
@@ -169,7 +173,9 @@ def test_synchronous_replication_is_on_by_default_and_configurable() -> None:
 
 
 def test_more_synchronous_replicas_than_replicas_is_refused() -> None:
-    topo = topology(sync="true", text=BASE.replace("[database]\n", "[database]\nsynchronous_node_count = 2\n"))
+    topo = topology(
+        sync="true", text=BASE.replace("[database]\n", "[database]\nsynchronous_node_count = 2\n")
+    )
     with pytest.raises(TopologyError, match="synchronous_node_count: 2 but the topology has 1 replica"):
         render_patroni(topo, topo.node("pg1"), PATHS, SECRETS)
 

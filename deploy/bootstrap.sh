@@ -9,6 +9,7 @@ packages=(
   postgresql-15 postgresql-client-15   # the database tier (run by Patroni, not by the Debian service)
   etcd-server etcd-client              # Patroni's leader lock
   haproxy                              # site load balancer and the dbproxy TCP endpoint
+  pgbouncer                            # the connection pooler (transaction pooling) in front of the DB tier
   rsyslog                              # the site LB's access log writer (started by its HAProxy master)
   nginx                                # media server
   memcached                            # shared cache

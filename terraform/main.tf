@@ -253,6 +253,7 @@ locals {
     db             = [for n in module.database.db_nodes : { name = n.name, ip = n.private_ip, role = n.role }]
     etcd           = [for n in module.database.etcd_nodes : { name = n.name, ip = n.private_ip }]
     dbproxy_ip     = module.database.dbproxy_private_ip
+    pgbouncer_ip   = module.database.pgbouncer_private_ip
     cache = [for i, n in module.cache.nodes : {
       name = n.name, host = n.address, ip = sort(data.dns_a_record_set.cache[i].addrs)[0]
     }]

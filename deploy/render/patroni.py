@@ -114,7 +114,8 @@ def render_patroni(topo: Topology, node: Node, paths: StatePaths, secrets: Secre
             app_verifier(topo, secrets),
         ]
     )
-    app_clients = [n.address for n in (*topo.by_role("web"), *topo.by_role("worker"), topo.one("dbproxy"))]
+    app_roles = ("web", "worker", "dbproxy", "pgbouncer")
+    app_clients = [n.address for role in app_roles for n in topo.by_role(role)]
     return render(
         "db/patroni.yml.j2",
         q=_yaml_str,

@@ -164,6 +164,9 @@ ROLE = Role(
         Flow("worker", "port", "task workers read from the replicas (and, on RDS, write to the writer)"),
         Flow("dbproxy", "port", "dbproxy to the current leader", PATRONI_MODES),
         Flow("dbproxy", "rest_port", "dbproxy health check on Patroni /primary", PATRONI_MODES),
+        Flow(
+            "pgbouncer", "port", "the pooler's per-node pools: reads and the router's probes", PATRONI_MODES
+        ),
         Flow("db", "port", "streaming replication and pg_rewind between members", PATRONI_MODES),
         Flow("db", "rest_port", "Patroni REST between members (failover checks)", PATRONI_MODES),
     ),

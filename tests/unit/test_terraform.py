@@ -339,6 +339,7 @@ TOPOLOGY_VARS = """{
   db = [{ name = "db1", ip = "10.40.128.20", role = "primary" }, { name = "db2", ip = "10.40.144.21", role = "replica" }]
   etcd = [{ name = "etcd1", ip = "10.40.128.30" }, { name = "etcd2", ip = "10.40.144.31" }, { name = "etcd3", ip = "10.40.128.32" }]
   dbproxy_ip = "10.40.128.40"
+  pgbouncer_ip = "10.40.128.41"
   cache = [{ name = "cache1", host = "c.0001.euw1.cache.amazonaws.com", ip = "10.40.128.50" }]
   media_ip = "10.40.0.20"
   worker = []
@@ -359,6 +360,7 @@ def test_topology_template_renders_a_valid_production_topology(tmp_path: Path) -
         ("etcd", "etcd2", "10.40.144.31:2379"),
         ("etcd", "etcd3", "10.40.128.32:2379"),
         ("dbproxy", "dbproxy", "10.40.128.40:5432"),
+        ("pgbouncer", "pgbouncer", "10.40.128.41:6432"),
         ("cache", "cache1", "10.40.128.50:11211"),
         ("s3", "s3", "10.40.0.20:8333"),
         ("media", "media", "10.40.0.20:80"),

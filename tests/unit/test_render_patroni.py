@@ -111,7 +111,7 @@ def test_postgresql_section_uses_the_nodes_own_dirs() -> None:
     assert pg["data_dir"] == "/state/data/pg2/pgdata"
     assert pg["bin_dir"] == "/usr/lib/postgresql/15/bin"
     assert pg["pgpass"] == "/state/run/pg2/pgpass"
-    assert pg["parameters"] == {"unix_socket_directories": "/state/run/pg2"}
+    assert pg["parameters"] == {"unix_socket_directories": "/state/run/pg2", "timezone": "UTC"}
     assert pg["use_unix_socket"] is True
     assert pg["authentication"] == {
         "superuser": {"username": "postgres", "password": "test-db_superuser_password"},

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from http.cookiejar import CookieJar
 from pathlib import Path
 
+from .bench_db import database
 from .bench_edge import edge
 from .bench_media import media_tier
 from .context import Cluster
@@ -152,7 +153,7 @@ def data_tier(cluster: Cluster, progress: Progress) -> list[str]:
     ]
 
 
-SECTIONS: list[Section] = [data_tier, media_tier, edge]
+SECTIONS: list[Section] = [data_tier, database, media_tier, edge]
 
 
 def run(cluster: Cluster, out: Path) -> str:

@@ -90,8 +90,9 @@ def test_patroni_reports_one_leader_and_two_streaming_replicas(cluster: Cluster)
     r = requests.get(f"http://{node.address}:{node.opt('rest_port')}/cluster", timeout=5)
     members = r.json()["members"]
     roles = sorted(m["role"] for m in members)
-    assert roles == ["leader", "replica", "replica"]
-    assert all(m["state"] == "streaming" for m in members if m["role"] == "replica")
+    # Synchronous replication: one replica is the synchronous standby (topology synchronous_node_count 1).
+    assert roles == ["leader", "replica", "sync_standby"]
+    assert all(m["state"] == "streaming" for m in members if m["role"] != "leader")
 
 
 def _manage(node: str, code: str) -> str:

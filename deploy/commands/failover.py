@@ -62,6 +62,7 @@ def failover(cluster: Cluster, to: str | None = None) -> Node:
     finally:
         if widened:
             pg.set_dcs(synchronous_settings(cluster.topo))
+            probes.wait_for(pg.sync_standbys, "a synchronous standby again", 60)
 
 
 def _switchover(cluster: Cluster, progress: Progress, leader: Node, candidate: Node) -> Node:

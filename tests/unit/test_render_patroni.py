@@ -111,7 +111,12 @@ def test_postgresql_section_uses_the_nodes_own_dirs() -> None:
     assert pg["data_dir"] == "/state/data/pg2/pgdata"
     assert pg["bin_dir"] == "/usr/lib/postgresql/15/bin"
     assert pg["pgpass"] == "/state/run/pg2/pgpass"
-    assert pg["parameters"] == {"unix_socket_directories": "/state/run/pg2", "timezone": "UTC"}
+    assert pg["parameters"] == {
+        "unix_socket_directories": "/state/run/pg2",
+        "timezone": "UTC",
+        "wal_sender_timeout": "10s",
+        "wal_receiver_timeout": "10s",
+    }
     assert pg["use_unix_socket"] is True
     assert pg["authentication"] == {
         "superuser": {"username": "postgres", "password": "test-db_superuser_password"},

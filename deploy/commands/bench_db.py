@@ -16,7 +16,7 @@ from ..model.topology import Node
 from ..render.pgbouncer import replica_pool
 from .context import Cluster
 from .django_ops import run_manage
-from .postgres import psql_argv, synchronous_settings
+from .postgres import synchronous_settings
 from .progress import Progress
 
 BENCH_DB = "tiers_bench"
@@ -40,14 +40,28 @@ print(json.dumps({{"seconds": time.perf_counter() - began}}))
 """
 
 
-def pgbench_argv(cluster: Cluster, leader: Node, clients: int) -> list[str]:
-    """pgbench's built-in simple-update (one UPDATE, SELECT and INSERT per commit) on the leader's socket."""
+def pgbench_argv(cluster: Cluster, leader: Node, args: list[str]) -> list[str]:
+    """pgbench as the postgres superuser on the leader's own socket (run on the leader's host)."""
     paths = cluster.place.host_paths(leader)
     return [
         "runuser", "-u", "postgres", "--", str(PG_BIN_DIR / "pgbench"), "-h", str(paths.socket_dir(leader.name)),
-        "-p", str(leader.port), "-U", "postgres", "-n", "-b", "simple-update", "-c", str(clients), "-j",
-        str(min(clients, 2)), "-T", str(PGBENCH_SECONDS), BENCH_DB,
+        "-p", str(leader.port), "-U", "postgres", *args, BENCH_DB,
     ]  # fmt: skip
+
+
+def simple_update_args(clients: int) -> list[str]:
+    """pgbench's built-in simple-update: one UPDATE, SELECT and INSERT per commit, for PGBENCH_SECONDS."""
+    return [
+        "-n",
+        "-b",
+        "simple-update",
+        "-c",
+        str(clients),
+        "-j",
+        str(min(clients, 2)),
+        "-T",
+        str(PGBENCH_SECONDS),
+    ]
 
 
 def _tps(output: str) -> float:
@@ -59,12 +73,9 @@ def _tps(output: str) -> float:
 
 @contextmanager
 def _bench_database(cluster: Cluster, leader: Node) -> Iterator[None]:
-    pg, transport = cluster.pg, cluster.place.transport(leader)
+    pg = cluster.pg
     pg.psql(leader, f"DROP DATABASE IF EXISTS {BENCH_DB}; CREATE DATABASE {BENCH_DB}")
-    init = psql_argv(cluster.place.host_paths(leader), leader, [])[:4]  # runuser -u postgres --
-    socket = str(cluster.place.host_paths(leader).socket_dir(leader.name))
-    transport.run([*init, str(PG_BIN_DIR / "pgbench"), "-h", socket, "-p", str(leader.port), "-U", "postgres",
-                   "-i", "-q", "-s", "1", BENCH_DB], timeout=120)  # fmt: skip
+    cluster.place.transport(leader).run(pgbench_argv(cluster, leader, ["-i", "-q", "-s", "1"]), timeout=120)
     try:
         yield
     finally:
@@ -89,9 +100,8 @@ def synchronous_cost(cluster: Cluster, progress: Progress) -> list[str]:
                 for enabled in (False, True):
                     _set_synchronous(cluster, enabled)
                     for clients in PGBENCH_CLIENTS:
-                        out = cluster.place.transport(leader).run(
-                            pgbench_argv(cluster, leader, clients), timeout=PGBENCH_SECONDS + 60
-                        )
+                        argv = pgbench_argv(cluster, leader, simple_update_args(clients))
+                        out = cluster.place.transport(leader).run(argv, timeout=PGBENCH_SECONDS + 60)
                         tps.setdefault((enabled, clients), []).append(_tps(out.stdout))
         finally:
             _set_synchronous(cluster, cluster.topo.database.synchronous_mode)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from deploy.commands.bench import Mix
+from deploy.commands.bench_db import _tps, direct_environment, pgbench_argv, simple_update_args
+from deploy.commands.context import Cluster
+from deploy.commands.postgres import edit_config_argv, synchronous_settings
 from deploy.commands.wrk import parse_wrk
+from tests.unit.fixtures import PATHS, small
 
 WRK = """Running 8s test @ http://127.0.0.1:8080/healthz
   2 threads and 16 connections
@@ -62,3 +66,48 @@ def test_cpu_seconds_of_this_process_grows() -> None:
     before = cpu_seconds(os.getpid())
     sum(i * i for i in range(2_000_000))
     assert cpu_seconds(os.getpid()) >= before
+
+
+PGBENCH = """pgbench (15.14 (Debian 15.14-0+deb12u1))
+transaction type: <builtin: simple update>
+number of clients: 4
+duration: 4 s
+number of transactions actually processed: 2904
+latency average = 5.498 ms
+initial connection time = 8.530 ms
+tps = 727.590118 (without initial connection time)
+"""
+
+
+def test_pgbench_tps_is_read_and_its_argv_runs_on_the_leaders_socket() -> None:
+    assert _tps(PGBENCH) == pytest.approx(727.590118)
+    with pytest.raises(RuntimeError, match="no tps"):
+        _tps("connection refused")
+    topo = small()
+    argv = pgbench_argv(Cluster(topo, PATHS), topo.node("db1"), simple_update_args(4))
+    assert argv == [
+        "runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pgbench", "-h", "/state/run/db1",
+        "-p", "5432", "-U", "postgres", "-n", "-b", "simple-update", "-c", "4", "-j", "2", "-T", "4", "tiers_bench",
+    ]  # fmt: skip
+
+
+def test_direct_environment_bypasses_the_pooler() -> None:
+    assert direct_environment(Cluster(small(), PATHS)) == {
+        "DB_PRIMARY_HOST": "127.9.2.10",
+        "DB_PRIMARY_PORT": "5432",
+        "DB_READ_NODES": "db1=127.9.2.1:5432,db2=127.9.2.2:5432",
+        "DB_POOLED": "0",
+    }
+
+
+def test_synchronous_settings_go_to_the_dcs_with_patronictl() -> None:
+    settings = synchronous_settings(small(), enabled=False)
+    assert settings == {
+        "synchronous_mode": "false",
+        "synchronous_mode_strict": "false",
+        "synchronous_node_count": "1",
+    }
+    assert edit_config_argv(PATHS, settings) == [
+        "/repo/.venv/bin/patronictl", "-c", "/state/conf/patronictl.yml", "edit-config", "--force", "--quiet",
+        "-s", "synchronous_mode=false", "-s", "synchronous_mode_strict=false", "-s", "synchronous_node_count=1",
+    ]  # fmt: skip

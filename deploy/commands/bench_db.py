@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from ..clients import probes
 from ..model.defaults import PG_BIN_DIR
 from ..model.topology import Node
-from ..render.pgbouncer import replica_pool
 from .context import Cluster
 from .django_ops import run_manage
 from .postgres import synchronous_settings
@@ -23,20 +22,31 @@ BENCH_DB = "tiers_bench"
 PGBENCH_SECONDS = 4
 PGBENCH_CLIENTS = (1, 4)
 ROUNDS = 2
-DETAIL_REQUESTS = 300
-DETAIL_ROUNDS = 5
+DETAIL_BATCHES = 20
+DETAIL_BATCH = 25
 
-# Run inside Django (manage.py shell) with a web node's environment: time DETAIL_REQUESTS sequential GETs
-# of one event's detail view (no HTTP server: the difference between runs is the database path).
+# Run inside Django (manage.py shell) with a web node's environment (through the pooler): GET one event's
+# detail view in batches, switching every alias between the pooler and the direct endpoints before each
+# batch (one warm-up request reconnects), so both paths see the same moments of a shared machine.
 _DETAIL_CODE = """
 import json, time
+from django.db import connections
 from django.test import Client
 c = Client(HTTP_HOST={host!r})
-assert c.get({path!r}).status_code == 200
-began = time.perf_counter()
-for _ in range({n}):
-    assert c.get({path!r}).status_code == 200
-print(json.dumps({{"seconds": time.perf_counter() - began}}))
+paths = {{"pooled": {{a: (connections[a].settings_dict["HOST"], connections[a].settings_dict["PORT"],
+                        connections[a].settings_dict["NAME"]) for a in connections}}, "direct": {direct!r}}}
+ms = {{"pooled": [], "direct": []}}
+for batch in range({batches}):
+    for label, targets in paths.items():
+        for alias, (host, port, name) in targets.items():
+            connections[alias].close()
+            connections[alias].settings_dict.update(HOST=host, PORT=str(port), NAME=name)
+        assert c.get({path!r}).status_code == 200
+        began = time.perf_counter()
+        for _ in range({n}):
+            assert c.get({path!r}).status_code == 200
+        ms[label].append((time.perf_counter() - began) * 1000 / {n})
+print(json.dumps(ms))
 """
 
 
@@ -127,56 +137,48 @@ def synchronous_cost(cluster: Cluster, progress: Progress) -> list[str]:
     ]
 
 
-def _detail_seconds(cluster: Cluster, path: str, extra: dict[str, str] | None) -> float:
-    web = cluster.topo.by_role("web")[0]
-    code = _DETAIL_CODE.format(host=web.address, path=path, n=DETAIL_REQUESTS)
-    out = run_manage(cluster, ["shell", "--no-imports", "-c", code], extra=extra, timeout=120)
-    if out.returncode != 0:
-        raise RuntimeError(f"event detail timing failed: {(out.stderr or out.stdout)[-1000:]}")
-    return float(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
-
-
-def direct_environment(cluster: Cluster) -> dict[str, str]:
-    """A web node's database variables without the pooler: dbproxy and each DB node directly."""
-    proxy, dbs = cluster.topo.one("dbproxy"), cluster.topo.by_role("db")
+def direct_targets(cluster: Cluster) -> dict[str, tuple[str, int, str]]:
+    """Every Django alias's endpoint without the pooler: dbproxy for ``default``, each DB node for its own."""
+    proxy, name = cluster.topo.one("dbproxy"), cluster.topo.database.name
     return {
-        "DB_PRIMARY_HOST": proxy.address,
-        "DB_PRIMARY_PORT": str(proxy.port),
-        "DB_READ_NODES": ",".join(f"{n.name}={n.endpoint}" for n in dbs),
-        "DB_POOLED": "0",
+        "default": (proxy.address, proxy.port, name),
+        **{n.name: (n.address, n.port, name) for n in cluster.topo.by_role("db")},
     }
 
 
 def pooler_overhead(cluster: Cluster, progress: Progress, event_id: int) -> list[str]:
     if not cluster.topo.by_role("pgbouncer"):
         return []
-    pooler = cluster.topo.one("pgbouncer")
+    pooler, web = cluster.topo.one("pgbouncer"), cluster.topo.by_role("web")[0]
     path = f"/api/events/{event_id}"
-    runs: dict[str, list[float]] = {"through PgBouncer": [], "direct": []}
-    with progress.step(f"event detail in Django, through PgBouncer vs direct, {DETAIL_ROUNDS} rounds"):
-        for _ in range(DETAIL_ROUNDS):
-            runs["through PgBouncer"].append(_detail_seconds(cluster, path, None))
-            runs["direct"].append(_detail_seconds(cluster, path, direct_environment(cluster)))
-    ms = {label: statistics.median(v) * 1000 / DETAIL_REQUESTS for label, v in runs.items()}
-    pooled, direct = ms["through PgBouncer"], ms["direct"]
-    example = replica_pool(cluster.topo, cluster.topo.by_role("db")[0])
+    code = _DETAIL_CODE.format(host=web.address, path=path, direct=direct_targets(cluster),
+                               batches=DETAIL_BATCHES, n=DETAIL_BATCH)  # fmt: skip
+    step = f"event detail in Django, through PgBouncer vs direct, {DETAIL_BATCHES} alternating batches"
+    with progress.step(step):
+        out = run_manage(cluster, ["shell", "--no-imports", "-c", code], timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(f"event detail timing failed: {(out.stderr or out.stdout)[-1000:]}")
+    runs = json.loads(out.stdout.strip().splitlines()[-1])
+    pooled, direct = statistics.median(runs["pooled"]), statistics.median(runs["direct"])
+    diffs = [p - d for p, d in zip(runs["pooled"], runs["direct"], strict=True)]
     return [
         "## Database: the PgBouncer hop on the event detail view",
         "",
-        f"`{path}` (exact seat count, read from a replica) {DETAIL_REQUESTS} times in a row by Django's test "
-        f"client inside one process with a web node's environment: through {pooler.name} "
-        f"({pooler.endpoint}, pools `{cluster.topo.database.name}`, `{example}`...) and with the same "
-        f"variables pointing at dbproxy and the DB nodes directly; {DETAIL_ROUNDS} interleaved rounds, medians.",
+        f"`{path}` (exact seat count, read from a replica) by Django's test client in one process with a web "
+        f"node's environment, {DETAIL_BATCHES} batches of {DETAIL_BATCH} per path, alternating: every alias "
+        f"through {pooler.name} ({pooler.endpoint}), then straight to dbproxy and the DB nodes (connections "
+        "reopened and warmed before each batch). Medians of the batches.",
         "",
-        "| path | ms per request | per-round ms |",
-        "|---|---|---|",
+        "| path | ms per request | fastest batch | slowest batch |",
+        "|---|---|---|---|",
         *(
-            f"| {label} | {ms[label]:.2f} | {' / '.join(f'{s * 1000 / DETAIL_REQUESTS:.2f}' for s in v)} |"
-            for label, v in runs.items()
+            f"| {label} | {statistics.median(v):.2f} | {min(v):.2f} | {max(v):.2f} |"
+            for label, v in (("through PgBouncer", runs["pooled"]), ("direct", runs["direct"]))
         ),
         "",
         f"- **PgBouncer overhead on the event detail view: {pooled - direct:+.2f} ms per request "
-        f"({pooled / direct:.2f}x the direct time).**",
+        f"({pooled / direct:.2f}x the direct time; median of the per-batch differences "
+        f"{statistics.median(diffs):+.2f} ms).**",
         "",
     ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from deploy.commands.bench import Mix
-from deploy.commands.bench_db import _tps, direct_environment, pgbench_argv, simple_update_args
+from deploy.commands.bench_db import _tps, direct_targets, pgbench_argv, simple_update_args
 from deploy.commands.context import Cluster
 from deploy.commands.postgres import edit_config_argv, synchronous_settings
 from deploy.commands.wrk import parse_wrk
@@ -91,12 +91,11 @@ def test_pgbench_tps_is_read_and_its_argv_runs_on_the_leaders_socket() -> None:
     ]  # fmt: skip
 
 
-def test_direct_environment_bypasses_the_pooler() -> None:
-    assert direct_environment(Cluster(small(), PATHS)) == {
-        "DB_PRIMARY_HOST": "127.9.2.10",
-        "DB_PRIMARY_PORT": "5432",
-        "DB_READ_NODES": "db1=127.9.2.1:5432,db2=127.9.2.2:5432",
-        "DB_POOLED": "0",
+def test_direct_targets_bypass_the_pooler() -> None:
+    assert direct_targets(Cluster(small(), PATHS)) == {
+        "default": ("127.9.2.10", 5432, "tiers"),
+        "db1": ("127.9.2.1", 5432, "tiers"),
+        "db2": ("127.9.2.2", 5432, "tiers"),
     }
 
 

@@ -131,28 +131,21 @@ class PostgresAdmin:
 
     def sync_standbys(self) -> set[str]:
         """The replicas the leader waits for on commit now (empty: asynchronous)."""
-        leader = self.leader()
-        if leader is None:
-            return set()
-        try:
-            rows = self.psql(
-                leader, "SELECT application_name FROM pg_stat_replication WHERE sync_state = 'sync'"
-            )
-        except (AdminError, TransportError, subprocess.TimeoutExpired):
-            return set()
-        return set(rows.split())
+        return self._replicas_where("sync_state = 'sync'")
 
     def streaming_count(self) -> int:
         return len(self.streaming_replicas())
 
     def streaming_replicas(self) -> set[str]:
+        return self._replicas_where("state = 'streaming'")
+
+    def _replicas_where(self, condition: str) -> set[str]:
+        """Names of the leader's replication connections matching ``condition`` (empty: no leader now)."""
         leader = self.leader()
         if leader is None:
             return set()
         try:
-            rows = self.psql(
-                leader, "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'"
-            )
+            rows = self.psql(leader, f"SELECT application_name FROM pg_stat_replication WHERE {condition}")
         except (AdminError, TransportError, subprocess.TimeoutExpired):
             return set()
         return set(rows.split())

@@ -128,6 +128,8 @@ def _status(node: Node, view: StatusView) -> tuple[str, str]:
     role = patroni.get("role", "?")
     role = "primary" if role == "master" else role
     detail = f"{role} timeline {patroni.get('timeline', '?')}"
+    if patroni.get("sync_standby"):
+        detail = f"synchronous {detail}"  # commits wait for it; Patroni promotes only such a replica
     repl = patroni.get("replication_state") or patroni.get("state", "")
     if role == "replica":
         xlog = patroni.get("xlog", {})

@@ -95,7 +95,9 @@ def _bench_database(cluster: Cluster, leader: Node) -> Iterator[None]:
 def _set_synchronous(cluster: Cluster, enabled: bool) -> None:
     pg = cluster.pg
     pg.set_dcs(synchronous_settings(cluster.topo, enabled))
-    probes.wait_for(lambda: bool(pg.sync_standbys()) == enabled, f"synchronous_mode={enabled} in effect", 60)
+    probes.wait_for(
+        lambda: bool(pg.commit_waits_for()) == enabled, f"synchronous_mode={enabled} in effect", 60
+    )
 
 
 def synchronous_cost(cluster: Cluster, progress: Progress) -> list[str]:

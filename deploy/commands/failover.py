@@ -49,7 +49,13 @@ def failover(cluster: Cluster, to: str | None = None) -> Node:
     leader = pg.leader()
     if leader is None:
         raise ClusterError("no Patroni leader right now: nothing to switch over; see `make status`")
-    sync = frozenset(pg.sync_standbys())
+    synchronous = cluster.topo.database.synchronous_mode
+    # Patroni refuses to promote anything but a synchronous standby: read them once they are settled.
+    sync = (
+        probes.wait_for(pg.settled_sync_standbys, "the synchronous standby", 60)
+        if synchronous
+        else frozenset()
+    )
     candidate = choose_candidate(
         list(cluster.topo.by_role("db")), leader.name, to, pg.streaming_replicas(), sync
     )
@@ -58,11 +64,14 @@ def failover(cluster: Cluster, to: str | None = None) -> Node:
     if widened:
         _make_synchronous(cluster, progress, candidate)
     try:
-        return _switchover(cluster, progress, leader, candidate)
+        new_leader = _switchover(cluster, progress, leader, candidate)
     finally:
         if widened:
             pg.set_dcs(synchronous_settings(cluster.topo))
-            probes.wait_for(pg.sync_standbys, "a synchronous standby again", 60)
+    if synchronous:
+        with progress.step("waiting for the new leader's synchronous standby"):
+            probes.wait_for(pg.settled_sync_standbys, "a settled synchronous standby", 60)
+    return new_leader
 
 
 def _switchover(cluster: Cluster, progress: Progress, leader: Node, candidate: Node) -> Node:

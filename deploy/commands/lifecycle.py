@@ -76,7 +76,7 @@ def _start_database(cluster: Cluster, progress: Progress, fresh: bool) -> None:
         # bootstrap.dcs reaches only a new cluster; this brings an existing one in line with the topology.
         pg.set_dcs(synchronous_settings(topo))
         if topo.database.synchronous_mode:
-            probes.wait_for(pg.sync_standbys, "a synchronous standby", 60)
+            probes.wait_for(pg.settled_sync_standbys, "a synchronous standby", 60)
 
 
 def _django_setup(cluster: Cluster, progress: Progress, seed: bool) -> None:

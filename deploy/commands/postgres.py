@@ -130,7 +130,22 @@ class PostgresAdmin:
             raise AdminError(f"patronictl edit-config failed: {(out.stderr or out.stdout).strip()[-500:]}")
 
     def sync_standbys(self) -> set[str]:
-        """The replicas the leader waits for on commit now (empty: asynchronous)."""
+        """The synchronous standbys as Patroni records them in the DCS: the replicas it may promote."""
+        synchronous = set()
+        for node in self.topo.by_role("db"):
+            data = patroni_status(node, self.place.prober(node))
+            if data and data.get("sync_standby"):
+                synchronous.add(node.name)
+        return synchronous
+
+    def settled_sync_standbys(self) -> frozenset[str]:
+        """Patroni's synchronous standbys once PostgreSQL's commits wait for exactly them (empty meanwhile:
+        right after a switchover or a change of the count, the two disagree for a loop or two)."""
+        recorded = self.sync_standbys()
+        return frozenset(recorded) if recorded and recorded == self.commit_waits_for() else frozenset()
+
+    def commit_waits_for(self) -> set[str]:
+        """The replicas the leader's commits wait for right now (PostgreSQL's view; empty: asynchronous)."""
         return self._replicas_where("sync_state = 'sync'")
 
     def streaming_count(self) -> int:

@@ -16,7 +16,7 @@ from ..model.topology import Node, Topology
 from .patroni import app_verifier
 from .templates import render
 
-# Connections per web process besides its site workers: uWSGI's check worker also runs Django (/readyz).
+# Per web node, besides its site workers: uWSGI's check worker also runs Django (/readyz).
 _CHECK_WORKERS = 1
 # Server connections beyond the app processes' own: the router's probes and an operator's `manage`.
 _POOL_SLACK = 2

@@ -118,7 +118,7 @@ def rejoin(cluster: Cluster, node: Node) -> None:
     replicas = len(cluster.topo.by_role("db")) - 1
     wait_until(lambda: cluster.pg.streaming_count() == replicas, "every replica streaming again", 120, 1.0)
     if cluster.topo.database.synchronous_mode:
-        wait_until(lambda: bool(cluster.pg.sync_standbys()), "a synchronous standby again", 60, 1.0)
+        wait_until(lambda: bool(cluster.pg.settled_sync_standbys()), "a synchronous standby again", 60, 1.0)
 
 
 def stall(pids: list[int]) -> None:

@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
 def test_kill_primary_with_stalled_wal_receivers_loses_no_acknowledged_order(cluster: Cluster) -> None:
     assert cluster.topo.database.synchronous_mode, "the test topology runs synchronous replication"
-    wait_until(lambda: bool(cluster.pg.sync_standbys()), "a synchronous standby", 60, 1.0)
+    wait_until(lambda: bool(cluster.pg.settled_sync_standbys()), "a synchronous standby", 60, 1.0)
     leader = cluster.pg.leader()
     assert leader is not None
     replicas = [n for n in cluster.topo.by_role("db") if n.name != leader.name]

@@ -261,7 +261,7 @@ def test_primary_cut_off_from_etcd_and_peers_demotes_itself_and_rejoins(fleet: C
     from tests.integration.chaos import orders_stored
 
     pg, db = fleet.pg, TOPO.database
-    wait_until(lambda: bool(pg.sync_standbys()), "a synchronous standby", 60, 1.0)
+    wait_until(lambda: bool(pg.settled_sync_standbys()), "a synchronous standby", 60, 1.0)
     old = pg.leader()
     assert old is not None
     peers = [n.address for n in (*TOPO.by_role("etcd"), *TOPO.by_role("db")) if n.name != old.name]

@@ -34,7 +34,7 @@ from tests.integration.helpers import create_event, wait_until
 
 def one_run(cluster: Cluster, with_stall: bool) -> tuple[float, int, int]:
     """(write gap s, acknowledged orders, acknowledged orders lost)."""
-    wait_until(lambda: bool(cluster.pg.sync_standbys()) or not cluster.topo.database.synchronous_mode,
+    wait_until(lambda: bool(cluster.pg.settled_sync_standbys()) or not cluster.topo.database.synchronous_mode,
                "a synchronous standby", 60, 1.0)  # fmt: skip
     leader = cluster.pg.leader()
     assert leader is not None

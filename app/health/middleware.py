@@ -79,11 +79,16 @@ def database_unavailable(exc: BaseException) -> bool:
         return True
     try:
         import psycopg2
+        import psycopg2.errors
     except ImportError:  # pragma: no cover - psycopg2 is a dependency
         return False
+    # 25006 read_only_sql_transaction: the "primary" answered as a standby. A leader that demoted itself
+    # stays reachable through dbproxy until its check notices (~2 s): the write was refused, nothing saved.
+    cause = exc if isinstance(exc, psycopg2.Error) else exc.__cause__
     return (
         isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
         or type(exc) is psycopg2.DatabaseError
+        or isinstance(cause, psycopg2.errors.ReadOnlySqlTransaction)
     )
 
 

@@ -10,6 +10,7 @@ packages=(
   pgbackrest                           # its backups and WAL archive (docs/DATABASE.md "Backups")
   etcd-server etcd-client              # Patroni's leader lock
   haproxy                              # site load balancer and the dbproxy TCP endpoint
+  pgbouncer                            # the connection pooler (transaction pooling) in front of the DB tier
   rsyslog                              # the site LB's access log writer (started by its HAProxy master)
   nginx                                # media server
   memcached                            # shared cache

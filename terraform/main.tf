@@ -351,7 +351,9 @@ locals {
       db      = local.db_nodes
       etcd    = [for n in module.database.etcd_nodes : { name = n.name, address = n.private_ip, port = local.ports.etcd.port, peer_port = local.ports.etcd.peer_port }]
       dbproxy = local.dbproxy_nodes
-      cache   = [for n in module.cache.nodes : { name = n.name, address = n.address, port = n.port, managed = true }]
+      # The connection pooler in front of dbproxy and each DB node (Patroni mode; RDS: none).
+      pgbouncer = local.patroni ? [{ name = "pgbouncer", address = module.database.pgbouncer_private_ip, port = local.ports.pgbouncer.port }] : []
+      cache     = [for n in module.cache.nodes : { name = n.name, address = n.address, port = n.port, managed = true }]
       # S3 itself: web and worker nodes use [storage] endpoint_url, the media host this endpoint over HTTPS.
       s3 = [{ name = "s3", address = local.s3_endpoint, port = 443, managed = true }]
       media = [{
@@ -370,7 +372,7 @@ locals {
   topology_toml = templatefile("${path.module}/templates/topology.toml.tftpl", {
     topology = local.topology
     # Registry order (deploy/roles/__init__.py), so the file reads like deploy/topologies/*.toml.
-    roles = ["lb", "web", "queue", "db", "etcd", "dbproxy", "cache", "s3", "media", "worker"]
+    roles = ["lb", "web", "queue", "db", "etcd", "dbproxy", "pgbouncer", "cache", "s3", "media", "worker"]
   })
 }
 

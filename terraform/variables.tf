@@ -228,7 +228,9 @@ variable "database" {
     patroni_ttl             = optional(number, 30)
     patroni_loop_wait       = optional(number, 10)
     patroni_retry_timeout   = optional(number, 10)
-    synchronous_mode        = optional(bool, false)
+    synchronous_mode        = optional(bool, true)
+    synchronous_mode_strict = optional(bool, false)
+    synchronous_node_count  = optional(number, 1)
   })
   description = "The topology's [database] settings: database and user names, replica lag thresholds, Patroni timings (mode patroni)."
   default     = {}

@@ -80,18 +80,17 @@ def database_unavailable(exc: BaseException) -> bool:
         return True
     try:
         import psycopg2
+        import psycopg2.errors
     except ImportError:  # pragma: no cover - psycopg2 is a dependency
         return False
-    from psycopg2.errors import ReadOnlySqlTransaction
-
-    # A write that reached a node in recovery: dbproxy's leader check follows a role change (a primary
-    # restarting, a switchover) within two check intervals. The transaction was refused, nothing written:
-    # for the client the primary is unreachable right now.
-    if isinstance(exc.__cause__, ReadOnlySqlTransaction) or isinstance(exc, ReadOnlySqlTransaction):
-        return True
+    # 25006 read_only_sql_transaction: the "primary" answered as a standby (a primary restarting, a
+    # switchover, a leader that demoted itself). It stays reachable through dbproxy until dbproxy's check
+    # notices (~2 s): the write was refused, nothing saved; for the client the primary is away right now.
+    cause = exc if isinstance(exc, psycopg2.Error) else exc.__cause__
     return (
         isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
         or type(exc) is psycopg2.DatabaseError
+        or isinstance(cause, psycopg2.errors.ReadOnlySqlTransaction)
     )
 
 

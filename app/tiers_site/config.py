@@ -43,6 +43,7 @@ LOCAL_DEFAULTS: dict[str, str] = {
     "DB_MAX_LAG_SECONDS": "5.0",
     "DB_CONNECT_TIMEOUT": "2",
     "DB_CONN_MAX_AGE": "60",
+    "DB_POOLED": "0",
     "CACHE_NODES": "",
     "S3_ENDPOINT_URL": "http://127.0.4.1:8333",
     "S3_REGION": "us-east-1",
@@ -120,18 +121,24 @@ def parse_endpoint(name: str, value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def parse_read_nodes(value: str) -> list[tuple[str, str, int]]:
-    """DB_READ_NODES 'db1=127.0.2.1:5432,db2=...' -> [(name, host, port), ...] in the given order."""
-    nodes: list[tuple[str, str, int]] = []
+def parse_read_nodes(value: str) -> list[tuple[str, str, int, str]]:
+    """DB_READ_NODES 'db1=127.0.2.1:5432,db2=...' -> [(name, host, port, dbname), ...] in the given order.
+
+    An item may name its database ('db2=127.0.2.11:6432/tiers_db2': that node's pool on a PgBouncer);
+    dbname is "" when it does not (DB_NAME then)."""
+    nodes: list[tuple[str, str, int, str]] = []
     for item in parse_list(value):
-        name, sep, endpoint = item.partition("=")
+        name, sep, target = item.partition("=")
         name = name.strip()
-        if not sep or not name.isidentifier():
-            raise ImproperlyConfigured(f"DB_READ_NODES: {item!r} is not name=host:port")
-        if name == "default" or name in {n for n, _, _ in nodes}:
+        endpoint, _slash, dbname = target.partition("/")
+        if not sep or not name.isidentifier() or (_slash and not dbname.strip().isidentifier()):
+            raise ImproperlyConfigured(
+                f"DB_READ_NODES: {item!r} is not name=host:port or name=host:port/dbname"
+            )
+        if name == "default" or name in {n[0] for n in nodes}:
             raise ImproperlyConfigured(f"DB_READ_NODES: node name {name!r} is reserved or repeated")
         host, port = parse_endpoint("DB_READ_NODES", endpoint)
-        nodes.append((name, host, port))
+        nodes.append((name, host, port, dbname.strip()))
     return nodes
 
 
@@ -145,11 +152,18 @@ def url_domain(name: str, url: str) -> tuple[str, str]:
 
 
 def database(
-    env: Mapping[str, str], host: str, port: int, node: str, mirror: bool, connect_timeout: int, engine: str
+    env: Mapping[str, str],
+    host: str,
+    port: int,
+    node: str,
+    mirror: bool,
+    connect_timeout: int,
+    engine: str,
+    dbname: str = "",
 ) -> dict[str, Any]:
     return {
         "ENGINE": engine,
-        "NAME": env["DB_NAME"],
+        "NAME": dbname or env["DB_NAME"],
         "USER": env["DB_USER"],
         "PASSWORD": env["DB_PASSWORD"],
         "HOST": host,
@@ -169,6 +183,9 @@ def database(
             "keepalives_count": 3,
         },
         "TEST": {"MIRROR": "default"} if mirror else {},
+        # Through PgBouncer's transaction pooling a named cursor would outlive the transaction's server
+        # connection: Django then fetches with plain cursors (iterator() reads the whole result at once).
+        "DISABLE_SERVER_SIDE_CURSORS": parse_bool("DB_POOLED", env["DB_POOLED"]),
     }
 
 
@@ -347,8 +364,8 @@ def build(environ: Mapping[str, str]) -> dict[str, Any]:
     # dbrouter's engine is Django's PostgreSQL backend plus "retry this read elsewhere" on a dead replica.
     engine = "dbrouter.backends.postgresql"
     databases = {"default": database(env, primary_host, primary_port, node, False, connect_timeout, engine)}
-    for name, host, port in read_nodes:
-        databases[name] = database(env, host, port, node, True, connect_timeout, engine)
+    for name, host, port, dbname in read_nodes:
+        databases[name] = database(env, host, port, node, True, connect_timeout, engine, dbname)
 
     middleware = [
         # First, so every response (redirects and errors included) carries X-Request-ID/X-Served-By.
@@ -415,7 +432,7 @@ def build(environ: Mapping[str, str]) -> dict[str, Any]:
         "DATABASES": databases,
         "DATABASE_ROUTERS": ["dbrouter.router.ReplicaRouter"],
         "DBROUTER": {
-            "READ_ALIASES": [name for name, _, _ in read_nodes],
+            "READ_ALIASES": [n[0] for n in read_nodes],
             "MAX_LAG_BYTES": parse_int("DB_MAX_LAG_BYTES", env["DB_MAX_LAG_BYTES"]),
             "MAX_LAG_SECONDS": parse_float("DB_MAX_LAG_SECONDS", env["DB_MAX_LAG_SECONDS"]),
             "LSN_CACHE_SECONDS": 0.05,

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from http.cookiejar import CookieJar
 from pathlib import Path
 
+from .bench_db import database
 from .bench_edge import edge
 from .bench_media import media_tier
 from .bench_onsale import onsale
@@ -155,7 +156,13 @@ def data_tier(cluster: Cluster, progress: Progress) -> list[str]:
     ]
 
 
-SECTIONS: dict[str, Section] = {"data": data_tier, "media": media_tier, "edge": edge, "onsale": onsale}
+SECTIONS: dict[str, Section] = {
+    "data": data_tier,
+    "database": database,
+    "media": media_tier,
+    "edge": edge,
+    "onsale": onsale,
+}
 
 
 def replace_sections(block: str, fresh: list[str]) -> str:

@@ -18,6 +18,7 @@ from ..roles.base import RenderContext
 from ..roles.db import primary
 from . import backup, django_ops, supervision
 from .context import Cluster
+from .postgres import synchronous_settings
 from .progress import Progress
 
 # Roles below this priority must be ready before the database tier starts (etcd); roles from the
@@ -86,6 +87,11 @@ def _start_database(cluster: Cluster, progress: Progress, fresh: bool) -> None:
     replicas = len(topo.by_role("db")) - 1
     with progress.step(f"waiting for {replicas} streaming replica(s)"):
         probes.wait_for(lambda: pg.streaming_count() >= replicas, "replicas streaming", 120)
+    with progress.step("applying the topology's synchronous replication settings"):
+        # bootstrap.dcs reaches only a new cluster; this brings an existing one in line with the topology.
+        pg.set_dcs(synchronous_settings(topo))
+        if topo.database.synchronous_mode:
+            probes.wait_for(pg.settled_sync_standbys, "a synchronous standby", 60)
 
 
 def _django_setup(cluster: Cluster, progress: Progress, seed: bool) -> None:

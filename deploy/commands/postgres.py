@@ -16,7 +16,7 @@ from ..model.paths import StatePaths, project_python
 from ..model.secrets import Secrets
 from ..model.topology import Node, Topology
 from ..render.patroni import app_verifier
-from ..roles.db import patroni_status, pgdata
+from ..roles.db import ctl_config_path, patroni_status, pgdata
 from .state import Place
 
 
@@ -51,6 +51,24 @@ def primary_check_argv(paths: StatePaths, topo: Topology) -> list[str]:
         *project_python(paths.repo), "-m", "deploy.clients.pgcheck",
         proxy.address, str(proxy.port), db.name, db.user,
     ]  # fmt: skip
+
+
+def synchronous_settings(topo: Topology, enabled: bool | None = None) -> dict[str, str]:
+    """The DCS keys of synchronous replication: the topology's values (``enabled`` overrides the mode)."""
+    db = topo.database
+    mode = db.synchronous_mode if enabled is None else enabled
+    return {
+        "synchronous_mode": str(mode).lower(),
+        "synchronous_mode_strict": str(db.synchronous_mode_strict).lower(),
+        "synchronous_node_count": str(db.synchronous_node_count),
+    }
+
+
+def edit_config_argv(paths: StatePaths, settings: dict[str, str]) -> list[str]:
+    """patronictl edit-config setting DCS keys (a no-op when they already hold these values)."""
+    sets = [arg for key, value in settings.items() for arg in ("-s", f"{key}={value}")]
+    return [str(paths.venv / "bin" / "patronictl"), "-c", str(ctl_config_path(paths)), "edit-config",
+            "--force", "--quiet", *sets]  # fmt: skip
 
 
 @dataclass
@@ -100,17 +118,49 @@ class PostgresAdmin:
         except subprocess.TimeoutExpired:
             return False
 
+    def set_dcs(self, settings: dict[str, str]) -> None:
+        """Write Patroni's cluster-wide settings to the DCS (bootstrap.dcs applies only to a new cluster);
+        the leader applies them on its next loop. Run on the leader's host: only DB hosts reach etcd."""
+        leader = self.leader()
+        if leader is None:
+            raise AdminError("no Patroni leader: cannot change the cluster's settings now")
+        argv = edit_config_argv(self.place.host_paths(leader), settings)
+        out = self.place.transport(leader).run(argv, timeout=30, check=False)
+        if out.returncode != 0:
+            raise AdminError(f"patronictl edit-config failed: {(out.stderr or out.stdout).strip()[-500:]}")
+
+    def sync_standbys(self) -> set[str]:
+        """The synchronous standbys as Patroni records them in the DCS: the replicas it may promote."""
+        synchronous = set()
+        for node in self.topo.by_role("db"):
+            data = patroni_status(node, self.place.prober(node))
+            if data and data.get("sync_standby"):
+                synchronous.add(node.name)
+        return synchronous
+
+    def settled_sync_standbys(self) -> frozenset[str]:
+        """Patroni's synchronous standbys once PostgreSQL's commits wait for exactly them (empty meanwhile:
+        right after a switchover or a change of the count, the two disagree for a loop or two)."""
+        recorded = self.sync_standbys()
+        return frozenset(recorded) if recorded and recorded == self.commit_waits_for() else frozenset()
+
+    def commit_waits_for(self) -> set[str]:
+        """The replicas the leader's commits wait for right now (PostgreSQL's view; empty: asynchronous)."""
+        return self._replicas_where("sync_state = 'sync'")
+
     def streaming_count(self) -> int:
         return len(self.streaming_replicas())
 
     def streaming_replicas(self) -> set[str]:
+        return self._replicas_where("state = 'streaming'")
+
+    def _replicas_where(self, condition: str) -> set[str]:
+        """Names of the leader's replication connections matching ``condition`` (empty: no leader now)."""
         leader = self.leader()
         if leader is None:
             return set()
         try:
-            rows = self.psql(
-                leader, "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'"
-            )
+            rows = self.psql(leader, f"SELECT application_name FROM pg_stat_replication WHERE {condition}")
         except (AdminError, TransportError, subprocess.TimeoutExpired):
             return set()
         return set(rows.split())

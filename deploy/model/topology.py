@@ -126,6 +126,8 @@ class Database:
     patroni_loop_wait: int
     patroni_retry_timeout: int
     synchronous_mode: bool
+    synchronous_mode_strict: bool
+    synchronous_node_count: int
     # Networks the database admits clients from (pg_hba), e.g. the private subnets on AWS, so a new web
     # or worker node is admitted without a change on the database nodes; empty: each node's own address.
     client_networks: tuple[str, ...] = ()
@@ -219,7 +221,12 @@ SECTION_SCHEMA: dict[str, Schema] = {
         "patroni_ttl": (POSITIVE, 20),
         "patroni_loop_wait": (POSITIVE, 5),
         "patroni_retry_timeout": (POSITIVE, 5),
-        "synchronous_mode": (bool, False),
+        # A commit waits for a synchronous replica: a failover loses no acknowledged write (docs/DATABASE.md).
+        "synchronous_mode": (bool, True),
+        # false: with no replica left the primary goes on alone (available); true: commits wait (durable).
+        "synchronous_mode_strict": (bool, False),
+        # How many replicas confirm each commit (Patroni's synchronous_node_count).
+        "synchronous_node_count": (POSITIVE, 1),
         "client_networks": (list, []),
     },
     "storage": {

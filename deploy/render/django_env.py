@@ -11,12 +11,18 @@ from __future__ import annotations
 from ..model.paths import StatePaths
 from ..model.secrets import Secrets
 from ..model.topology import Node, Topology
+from .pgbouncer import replica_pool
 
 
 def web_environment(topo: Topology, node: Node, paths: StatePaths, secrets: Secrets) -> dict[str, str]:
     """Environment variables for a web (or worker) node, in a stable order."""
     db = topo.database
-    proxy = topo.one("dbproxy")
+    pooler = next(iter(topo.by_role("pgbouncer")), None)
+    primary = pooler or topo.one("dbproxy")
+    if pooler:
+        read_nodes = [f"{n.name}={pooler.endpoint}/{replica_pool(topo, n)}" for n in topo.by_role("db")]
+    else:
+        read_nodes = [f"{n.name}={n.endpoint}" for n in topo.by_role("db")]
     s3 = topo.one("s3")
     media = topo.one("media")
     local = topo.cluster.profile == "local"
@@ -38,15 +44,18 @@ def web_environment(topo: Topology, node: Node, paths: StatePaths, secrets: Secr
         "DJANGO_ALLOWED_HOSTS": allowed,
         "DJANGO_DEBUG": "0",
         "DEBUG_HEADERS": "1" if local else "0",
-        # The primary is always reached through dbproxy, which follows Patroni's leader.
+        # The primary is always reached through dbproxy, which follows Patroni's leader (through the
+        # pooler's primary pool when the topology has one).
         "DB_NAME": db.name,
         "DB_USER": db.user,
         "DB_PASSWORD": secrets.db_app_password,
-        "DB_PRIMARY_HOST": proxy.address,
-        "DB_PRIMARY_PORT": str(proxy.port),
-        # Every DB node is a read candidate at its own address; the router reads only
+        "DB_PRIMARY_HOST": primary.address,
+        "DB_PRIMARY_PORT": str(primary.port),
+        # Every DB node is a read candidate (directly, or through its own pool); the router reads only
         # from those that are in recovery (replicas), caught up and healthy.
-        "DB_READ_NODES": ",".join(f"{n.name}={n.address}:{n.port}" for n in topo.by_role("db")),
+        "DB_READ_NODES": ",".join(read_nodes),
+        # Transaction pooling: Django must not rely on session state (server-side cursors).
+        "DB_POOLED": "1" if pooler else "0",
         "DB_MAX_LAG_BYTES": str(db.max_replica_lag_bytes),
         "DB_MAX_LAG_SECONDS": str(db.max_replica_lag_seconds),
         "CACHE_NODES": ",".join(c.endpoint for c in topo.by_role("cache")),

@@ -93,11 +93,21 @@ def _check_identifiers(topo: Topology) -> None:
             )
 
 
+def _check_synchronous(topo: Topology) -> None:
+    db, replicas = topo.database, len(topo.by_role("db")) - 1
+    if db.synchronous_mode and db.synchronous_node_count > replicas:
+        raise TopologyError(
+            f"{topo.source}: [database] synchronous_node_count: {db.synchronous_node_count} but the topology "
+            f"has {replicas} replica(s); lower it or add [db.<name>] replicas"
+        )
+
+
 def render_patroni(topo: Topology, node: Node, paths: StatePaths, secrets: Secrets) -> str:
     """Patroni YAML for DB node ``node``; write it to ``paths.conf_file(f"patroni-{node.name}.yml")``."""
     if node.role != "db":
         raise ValueError(f"{node.name} is a {node.role} node, not a db node")
     _check_identifiers(topo)
+    _check_synchronous(topo)
     db = topo.database
     post_bootstrap = shlex.join(
         [
@@ -108,8 +118,8 @@ def render_patroni(topo: Topology, node: Node, paths: StatePaths, secrets: Secre
             app_verifier(topo, secrets),
         ]
     )
-    app_nodes = (*topo.by_role("web"), *topo.by_role("queue"), *topo.by_role("worker"), topo.one("dbproxy"))
-    app_clients = [n.address for n in app_nodes]
+    app_roles = ("web", "queue", "worker", "dbproxy", "pgbouncer")
+    app_clients = [n.address for role in app_roles for n in topo.by_role(role)]
     return render(
         "db/patroni.yml.j2",
         q=_yaml_str,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..model import topology as _model
 from ..model.topology import Node, RoleSchema, Topology
-from . import cache, db, dbproxy, etcd, lb, media, queue, s3, web, worker
+from . import cache, db, dbproxy, etcd, lb, media, pgbouncer, queue, s3, web, worker
 from .base import Role
 
 # The order topology files list roles in and `up` starts them in (see each role's priority).
@@ -22,6 +22,7 @@ REGISTRY: tuple[Role, ...] = (
     db.ROLE,
     etcd.ROLE,
     dbproxy.ROLE,
+    pgbouncer.ROLE,
     cache.ROLE,
     s3.ROLE,
     media.ROLE,

@@ -28,11 +28,15 @@ def http(path: str, ok: tuple[int, ...] = (200,), timeout: float = 2.0) -> tuple
     return ready, status
 
 
-def listening() -> tuple[Ready, Status]:
-    """Ready when the node's port accepts a TCP connection."""
+def listening(timeout: float = 3.0) -> tuple[Ready, Status]:
+    """Ready when the node's port accepts a TCP connection within ``timeout`` seconds.
+
+    A listening port answers at once; the time goes to starting the probe (on a fleet host: a bash over
+    SSH), which took more than 1 s on the shared 2-core box under load and showed running nodes as down.
+    """
 
     def ready(node: Node, probe: Prober) -> bool:
-        return probe.tcp_open(node.address, node.port)
+        return probe.tcp_open(node.address, node.port, timeout=timeout)
 
     def status(node: Node, view: StatusView) -> tuple[str, str]:
         return ("ok" if ready(node, view.probe) else "down"), ""

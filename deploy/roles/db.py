@@ -152,6 +152,8 @@ def _status(node: Node, view: StatusView) -> tuple[str, str]:
     role = patroni.get("role", "?")
     role = "primary" if role == "master" else role
     detail = f"{role} timeline {patroni.get('timeline', '?')}"
+    if patroni.get("sync_standby"):
+        detail = f"synchronous {detail}"  # commits wait for it; Patroni promotes only such a replica
     repl = patroni.get("replication_state") or patroni.get("state", "")
     if role == "replica":
         xlog = patroni.get("xlog", {})
@@ -196,6 +198,9 @@ ROLE = Role(
         Flow("queue", "port", "waiting room polls read entries from the replicas (RDS: writes too)"),
         Flow("dbproxy", "port", "dbproxy to the current leader", PATRONI_MODES),
         Flow("dbproxy", "rest_port", "dbproxy health check on Patroni /primary", PATRONI_MODES),
+        Flow(
+            "pgbouncer", "port", "the pooler's per-node pools: reads and the router's probes", PATRONI_MODES
+        ),
         Flow("db", "port", "streaming replication and pg_rewind between members", PATRONI_MODES),
         Flow("db", "rest_port", "Patroni REST between members (failover checks)", PATRONI_MODES),
     ),

@@ -57,6 +57,9 @@ ROLE = Role(
         Flow("web", "port", "Django writes through dbproxy, which follows the Patroni leader", PATRONI_MODES),
         Flow("worker", "port", "task workers write through dbproxy", PATRONI_MODES),
         Flow("queue", "port", "waiting room joins and admission passes on the primary", PATRONI_MODES),
+        Flow(
+            "pgbouncer", "port", "the pooler's primary pool: writes, to whichever node leads", PATRONI_MODES
+        ),
     ),
     packages=("haproxy",),
     binaries=(HAPROXY,),

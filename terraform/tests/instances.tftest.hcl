@@ -80,13 +80,13 @@ run "patroni_hosts" {
   variables {
     mode               = "patroni"
     subnet_ids         = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]
-    security_group_ids = { db = "sg-0123456789abcdef1", dbproxy = "sg-0123456789abcdef2", etcd = "sg-0123456789abcdef3" }
+    security_group_ids = { db = "sg-0123456789abcdef1", dbproxy = "sg-0123456789abcdef2", etcd = "sg-0123456789abcdef3", pgbouncer = "sg-0123456789abcdef4" }
     superuser_password = "x"
     backup_bucket_arn  = "arn:aws:s3:::acme-backup"
     node_count         = 3
     etcd_count         = 3
     node_instance_type = "t3.medium"
-    user_data          = { db = "#!/bin/bash\n", etcd = "#!/bin/bash\n", dbproxy = "#!/bin/bash\n" }
+    user_data          = { db = "#!/bin/bash\n", etcd = "#!/bin/bash\n", dbproxy = "#!/bin/bash\n", pgbouncer = "#!/bin/bash\n" }
   }
   assert {
     condition     = alltrue([for i in aws_instance.node : i.metadata_options[0].instance_metadata_tags == "enabled" && i.metadata_options[0].http_tokens == "required"])

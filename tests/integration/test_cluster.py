@@ -13,6 +13,7 @@ import requests
 from deploy.clients.haproxy import RuntimeAPI
 from deploy.commands.context import Cluster
 from tests.conftest import deploy_cli
+from tests.integration.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -90,11 +91,20 @@ def test_row_written_through_dbproxy_reaches_every_replica(cluster: Cluster) -> 
 
 def test_patroni_reports_one_leader_and_two_streaming_replicas(cluster: Cluster) -> None:
     node = cluster.topo.by_role("db")[0]
-    r = requests.get(f"http://{node.address}:{node.opt('rest_port')}/cluster", timeout=5)
-    members = r.json()["members"]
-    roles = sorted(m["role"] for m in members)
-    assert roles == ["leader", "replica", "replica"]
-    assert all(m["state"] == "streaming" for m in members if m["role"] == "replica")
+
+    def cluster_members() -> list[dict]:
+        return requests.get(f"http://{node.address}:{node.opt('rest_port')}/cluster", timeout=5).json()[
+            "members"
+        ]
+
+    # Synchronous replication: one replica is the synchronous standby (topology synchronous_node_count 1);
+    # after a switchover Patroni names one again on its next loop.
+    expected = ["leader", "replica", "sync_standby"]
+    wait_until(
+        lambda: sorted(m["role"] for m in cluster_members()) == expected, "one synchronous standby", 30
+    )
+    members = cluster_members()
+    assert all(m["state"] == "streaming" for m in members if m["role"] != "leader")
 
 
 def _manage(node: str, code: str) -> str:

@@ -6,6 +6,7 @@ collides with a `make up` fleet, the loopback cluster or the test cluster.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -236,3 +237,95 @@ def test_unreachable_host_stops_up_before_any_install(fleet: Cluster) -> None:
         assert "node-install on every host" not in out.stdout
     finally:
         subprocess.run(["ip", "-n", host, "link", "set", "eth0", "up"], check=True)
+
+
+def _cut_ruleset(peers: list[str]) -> str:
+    """nftables for one host: drop everything to and from ``peers`` (before the host's own firewall)."""
+    addresses = ", ".join(peers)
+    return (
+        "table inet tiers_cut {\n"
+        f"  chain input {{ type filter hook input priority -10; policy accept; ip saddr {{ {addresses} }} drop; }}\n"
+        f"  chain output {{ type filter hook output priority -10; policy accept; ip daddr {{ {addresses} }} drop; }}\n"
+        "}\n"
+    )
+
+
+def _create_event(capacity: int) -> int:
+    code = (
+        "import datetime; from django.utils import timezone; from boxoffice.models import Event; "
+        f"e = Event.objects.create(title='Partition', venue='Hall', capacity={capacity}, price='10.00', "
+        "starts_at=timezone.now() + datetime.timedelta(days=30), published=True); print(e.id)"
+    )
+    return int(fleet_cli("manage", "--node", "web1", "shell", "--no-imports", "-c", code).stdout.split()[-1])
+
+
+def test_primary_cut_off_from_etcd_and_peers_demotes_itself_and_rejoins(fleet: Cluster) -> None:
+    from deploy.roles.db import patroni_status
+    from tests.integration.chaos import orders_stored
+
+    pg, db = fleet.pg, TOPO.database
+    wait_until(lambda: bool(pg.settled_sync_standbys()), "a synchronous standby", 60, 1.0)
+    old = pg.leader()
+    assert old is not None
+    peers = [n.address for n in (*TOPO.by_role("etcd"), *TOPO.by_role("db")) if n.name != old.name]
+    host = ns_name(TOPO.cluster.name, old.name)
+    lb = TOPO.one("lb")
+    event_id = _create_event(1_000_000)
+    buyers = subprocess.Popen(
+        ["ip", "netns", "exec", ns_name(TOPO.cluster.name, "internet"), str(fleet.paths.venv / "bin" / "python"),
+         "-m", "tests.integration.scripts.buyers", "--base", f"http://{lb.address}:{lb.port}",
+         "--event", str(event_id), "--seconds", "150"],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    healed = False
+    try:
+        time.sleep(4)
+        cut_at = time.time()
+        subprocess.run(["ip", "netns", "exec", host, "nft", "-f", "-"], input=_cut_ruleset(peers), text=True,
+                       check=True)  # fmt: skip
+
+        def demoted() -> bool:
+            status = patroni_status(old, fleet.place.prober(old))
+            return bool(status) and status.get("role") not in ("primary", "master")
+
+        wait_until(demoted, f"{old.name} to demote itself", db.patroni_ttl + 15, 0.5)
+        demoted_at = time.time()
+        wait_until(lambda: (n := pg.leader()) is not None and n.name != old.name, "a new leader", 60, 0.5)
+        wait_until(pg.dbproxy_reaches_primary, "dbproxy to reach the new leader", 30, 0.5)
+        new_leader_at = time.time()
+        time.sleep(3)  # purchases on the new leader while the old one is still cut off
+        subprocess.run(
+            ["ip", "netns", "exec", host, "nft", "delete", "table", "inet", "tiers_cut"], check=True
+        )
+        healed = True
+        healed_at = time.time()
+        wait_until(lambda: old.name in pg.streaming_replicas(), f"{old.name} streaming again", 120, 1.0)
+        rejoined_at = time.time()
+        time.sleep(2)
+    finally:
+        if not healed:
+            subprocess.run(["ip", "netns", "exec", host, "nft", "delete", "table", "inet", "tiers_cut"])
+        buyers.terminate()
+        output, _ = buyers.communicate(timeout=30)
+    attempts = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    buys = [a for a in attempts if a["op"] == "buy"]
+    reads = [a for a in attempts if a["op"] == "read"]
+    acknowledged = [a["id"] for a in buys if a["status"] == 201]
+    print(
+        f"cut -> {old.name} demoted {demoted_at - cut_at:.1f} s, new leader writable {new_leader_at - cut_at:.1f} s, "
+        f"healed -> streaming again {rejoined_at - healed_at:.1f} s; {len(acknowledged)} orders acknowledged"
+    )
+    # Demoted within the leader key's TTL (plus one loop and the probe's own interval).
+    assert demoted_at - cut_at <= db.patroni_ttl + db.patroni_loop_wait + 1
+    # No write acknowledged by the cut-off primary: its synchronous standby could not confirm any.
+    acked_cut_off = [a for a in buys if a["status"] == 201 and cut_at + 1 < a["t"] < demoted_at]
+    assert not acked_cut_off, acked_cut_off[:5]
+    counts = orders_stored(fleet, acknowledged)
+    assert all(n == 1 for n in counts.values()), {k: n for k, n in counts.items() if n != 1}
+    assert any(a["status"] == 201 and a["t"] > new_leader_at for a in buys), "writes resumed"
+    # Read-only, not down: every read answered 200 throughout; refused purchases were 503s (or timeouts).
+    assert {a["status"] for a in reads} == {200}, sorted({a["status"] for a in reads})
+    assert {a["status"] for a in buys} <= {201, 503, 0}, sorted({a["status"] for a in buys})
+    # It rejoined as a replica of the new timeline by itself (pg_rewind).
+    status = patroni_status(old, fleet.place.prober(old))
+    assert status and status.get("role") == "replica" and status.get("state") in ("running", "streaming")

@@ -33,6 +33,8 @@ replica_of = "db1"
 address = "127.9.2.9"
 [dbproxy.dbproxy]
 address = "127.9.2.10"
+[pgbouncer.pgbouncer]
+address = "127.9.2.11"
 [cache.cache1]
 address = "127.9.3.1"
 [s3.s3]

@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 
 from deploy.commands.bench import Mix, replace_sections
+from deploy.commands.bench_db import _tps, direct_targets, pgbench_argv, simple_update_args
 from deploy.commands.bench_onsale import pct
+from deploy.commands.context import Cluster
+from deploy.commands.postgres import edit_config_argv, synchronous_settings
 from deploy.commands.wrk import parse_wrk
+from tests.unit.fixtures import PATHS, small
 
 WRK = """Running 8s test @ http://127.0.0.1:8080/healthz
   2 threads and 16 connections
@@ -78,3 +82,47 @@ def test_percentiles_are_nearest_rank_in_ms() -> None:
     assert pct(values, 0.5) == pytest.approx(51)
     assert pct(values, 0.99) == pytest.approx(100)
     assert pct([], 0.5) == 0
+
+
+PGBENCH = """pgbench (15.14 (Debian 15.14-0+deb12u1))
+transaction type: <builtin: simple update>
+number of clients: 4
+duration: 4 s
+number of transactions actually processed: 2904
+latency average = 5.498 ms
+initial connection time = 8.530 ms
+tps = 727.590118 (without initial connection time)
+"""
+
+
+def test_pgbench_tps_is_read_and_its_argv_runs_on_the_leaders_socket() -> None:
+    assert _tps(PGBENCH) == pytest.approx(727.590118)
+    with pytest.raises(RuntimeError, match="no tps"):
+        _tps("connection refused")
+    topo = small()
+    argv = pgbench_argv(Cluster(topo, PATHS), topo.node("db1"), simple_update_args(4))
+    assert argv == [
+        "runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pgbench", "-h", "/state/run/db1",
+        "-p", "5432", "-U", "postgres", "-n", "-b", "simple-update", "-c", "4", "-j", "2", "-T", "4", "tiers_bench",
+    ]  # fmt: skip
+
+
+def test_direct_targets_bypass_the_pooler() -> None:
+    assert direct_targets(Cluster(small(), PATHS)) == {
+        "default": ("127.9.2.10", 5432, "tiers"),
+        "db1": ("127.9.2.1", 5432, "tiers"),
+        "db2": ("127.9.2.2", 5432, "tiers"),
+    }
+
+
+def test_synchronous_settings_go_to_the_dcs_with_patronictl() -> None:
+    settings = synchronous_settings(small(), enabled=False)
+    assert settings == {
+        "synchronous_mode": "false",
+        "synchronous_mode_strict": "false",
+        "synchronous_node_count": "1",
+    }
+    assert edit_config_argv(PATHS, settings) == [
+        "/repo/.venv/bin/patronictl", "-c", "/state/conf/patronictl.yml", "edit-config", "--force", "--quiet",
+        "-s", "synchronous_mode=false", "-s", "synchronous_mode_strict=false", "-s", "synchronous_node_count=1",
+    ]  # fmt: skip

@@ -61,6 +61,13 @@ def test_dependency_errors_are_told_apart_from_bugs() -> None:
     assert database_unavailable(db_utils.InterfaceError("connection already closed"))
     assert database_unavailable(psycopg2.OperationalError("timeout expired"))
     assert not database_unavailable(db_utils.IntegrityError("duplicate key"))
+    # A write that reached a standby (a demoted leader, before dbproxy's check notices): read-only, not a bug.
+    standby = db_utils.InternalError("cannot execute INSERT in a read-only transaction")
+    standby.__cause__ = psycopg2.errors.ReadOnlySqlTransaction(
+        "cannot execute INSERT in a read-only transaction"
+    )
+    assert database_unavailable(standby)
+    assert not database_unavailable(db_utils.InternalError("something else"))
     assert not database_unavailable(ValueError("bug"))
     # The server vanished mid-query: libpq reports a bare DatabaseError; SQL/data errors stay bugs.
     assert database_unavailable(db_utils.DatabaseError("error with status PGRES_TUPLES_OK and no message"))

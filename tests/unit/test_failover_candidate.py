@@ -14,6 +14,12 @@ def test_first_streaming_replica_by_default() -> None:
     assert choose_candidate(db, "db1", None, {"db2"}).name == "db2"
 
 
+def test_a_synchronous_standby_first() -> None:
+    db = list(small().by_role("db"))
+    assert choose_candidate(db, "db2", None, {"db1"}, frozenset({"db1"})).name == "db1"
+    assert choose_candidate(db, "db2", "db1", {"db1"}, frozenset()).name == "db1"
+
+
 @pytest.mark.parametrize(
     ("wanted", "streaming", "message"),
     [

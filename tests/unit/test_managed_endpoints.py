@@ -75,7 +75,7 @@ def test_the_app_settings_accept_host_names_for_the_router_and_readyz() -> None:
 
     topo = loads(AWS)
     env = web_environment(topo, topo.node("web1"), PATHS, SECRETS)
-    assert [n for n, _h, _p in parse_read_nodes(env["DB_READ_NODES"])] == ["db1", "db2"]
+    assert [r[0] for r in parse_read_nodes(env["DB_READ_NODES"])] == ["db1", "db2"]
     assert parse_endpoint("CACHE_NODES", env["CACHE_NODES"]) == (
         "tiers-demo-cache.abc.0001.euw1.cache.amazonaws.com",
         11211,

@@ -144,6 +144,9 @@ listen postgres
     option httpchk
     http-check send meth GET uri /primary ver HTTP/1.1 hdr Host 10.0.2.10
     http-check expect status 200
+    # Connect from dbproxy's own address (on loopback the kernel would pick 127.0.0.1): pg_stat_activity
+    # then tells the pooler's primary pool (client_addr = dbproxy) from its per-node pools.
+    source 10.0.2.10
     # Detect a lost leader within ~2s, and cut its sessions so clients reconnect to the new one.
     default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
     server db1 10.0.2.1:5432 check port 8008

@@ -128,6 +128,9 @@ def test_postgresql_section_uses_the_nodes_own_dirs() -> None:
         "archive_mode": "on",
         "archive_command": "/usr/bin/pgbackrest --config=/state/conf/pgbackrest-pg2.conf --stanza=t1 archive-push %p",
         "archive_timeout": 60,
+        "timezone": "UTC",
+        "wal_sender_timeout": "10s",
+        "wal_receiver_timeout": "10s",
     }
     assert pg["use_unix_socket"] is True
     assert pg["authentication"] == {
@@ -172,6 +175,29 @@ def test_bootstrap_dcs_from_topology() -> None:
     assert params["max_connections"] == 100
     assert params["shared_buffers"] == "64MB"
     assert rendered("pg1", sync="true")["bootstrap"]["dcs"]["synchronous_mode"] is True
+
+
+def test_synchronous_replication_is_on_by_default_and_configurable() -> None:
+    without = BASE.replace("synchronous_mode = {sync}\n", "")
+    topo = topology(text=without)
+    dcs = yaml.safe_load(render_patroni(topo, topo.node("pg1"), PATHS, SECRETS))["bootstrap"]["dcs"]
+    assert (dcs["synchronous_mode"], dcs["synchronous_mode_strict"], dcs["synchronous_node_count"]) == (
+        True,
+        False,
+        1,
+    )
+    strict = without.replace("[database]\n", "[database]\nsynchronous_mode_strict = true\n")
+    topo = topology(text=strict)
+    dcs = yaml.safe_load(render_patroni(topo, topo.node("pg1"), PATHS, SECRETS))["bootstrap"]["dcs"]
+    assert dcs["synchronous_mode_strict"] is True
+
+
+def test_more_synchronous_replicas_than_replicas_is_refused() -> None:
+    topo = topology(
+        sync="true", text=BASE.replace("[database]\n", "[database]\nsynchronous_node_count = 2\n")
+    )
+    with pytest.raises(TopologyError, match="synchronous_node_count: 2 but the topology has 1 replica"):
+        render_patroni(topo, topo.node("pg1"), PATHS, SECRETS)
 
 
 def test_initdb_and_post_bootstrap_command() -> None:

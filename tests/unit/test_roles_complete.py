@@ -83,7 +83,7 @@ def test_bootstrap_installs_every_local_role_package() -> None:
 
 # The reload policy, pinned: a config change must never restart the Patroni leader (a failover) or drop
 # the LB's or media host's connections.
-RELOADS = {"lb": "USR2", "db": "HUP", "media": "HUP"}
+RELOADS = {"lb": "USR2", "db": "HUP", "media": "HUP", "pgbouncer": "HUP"}
 
 
 @pytest.mark.parametrize("role", REGISTRY, ids=lambda r: r.name)
@@ -115,6 +115,7 @@ def test_security_group_table_exact() -> None:
         "worker-db-5432": ("worker", "db", 5432, ("patroni", "rds")),
         "dbproxy-db-5432": ("dbproxy", "db", 5432, ("patroni",)),
         "dbproxy-db-8008": ("dbproxy", "db", 8008, ("patroni",)),
+        "pgbouncer-db-5432": ("pgbouncer", "db", 5432, ("patroni",)),
         "db-db-5432": ("db", "db", 5432, ("patroni",)),
         "db-db-8008": ("db", "db", 8008, ("patroni",)),
         "db-etcd-2379": ("db", "etcd", 2379, ("patroni",)),
@@ -122,6 +123,10 @@ def test_security_group_table_exact() -> None:
         "etcd-etcd-2380": ("etcd", "etcd", 2380, ("patroni",)),
         "web-dbproxy-5432": ("web", "dbproxy", 5432, ("patroni",)),
         "worker-dbproxy-5432": ("worker", "dbproxy", 5432, ("patroni",)),
+        "pgbouncer-dbproxy-5432": ("pgbouncer", "dbproxy", 5432, ("patroni",)),
+        "web-pgbouncer-6432": ("web", "pgbouncer", 6432, ("patroni",)),
+        "worker-pgbouncer-6432": ("worker", "pgbouncer", 6432, ("patroni",)),
+        "queue-pgbouncer-6432": ("queue", "pgbouncer", 6432, ("patroni",)),
         "web-cache-11211": ("web", "cache", 11211, ("patroni", "rds")),
         "worker-cache-11211": ("worker", "cache", 11211, ("patroni", "rds")),
         "web-s3-8333": ("web", "s3", 8333, ("patroni", "rds")),

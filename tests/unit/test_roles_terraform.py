@@ -251,6 +251,7 @@ TOPOLOGY = """{
           { name = "db2", address = "10.40.144.21", role = "replica", replica_of = "db1", managed = null }]
     etcd = [{ name = "etcd1", address = "10.40.128.30" }]
     dbproxy = [{ name = "dbproxy", address = "10.40.128.40" }]
+    pgbouncer = [{ name = "pgbouncer", address = "10.40.128.41", port = 6432 }]
     cache = [{ name = "cache1", address = "c.0001.euw1.cache.amazonaws.com", port = 11211, managed = true }]
     s3 = [{ name = "s3", address = "s3.eu-west-1.amazonaws.com", port = 443, managed = true }]
     media = [{ name = "media", address = "10.40.0.20", port = 80, https_port = 443,

@@ -63,6 +63,20 @@ def test_read_nodes_become_aliases_mirroring_the_primary_in_tests() -> None:
     assert s["DBROUTER"]["READ_ALIASES"] == ["db1", "db2"]
 
 
+def test_pooled_read_nodes_name_their_pool_and_disable_server_side_cursors() -> None:
+    env = {"DB_READ_NODES": "db1=127.0.2.11:6432/tiers_db1,db2=127.0.2.11:6432/tiers_db2", "DB_POOLED": "1"}
+    s = build(env)
+    assert [(a, d["HOST"], d["PORT"], d["NAME"]) for a, d in s["DATABASES"].items()] == [
+        ("default", "127.0.2.10", "5432", "tiers"),
+        ("db1", "127.0.2.11", "6432", "tiers_db1"),
+        ("db2", "127.0.2.11", "6432", "tiers_db2"),
+    ]
+    assert all(d["DISABLE_SERVER_SIDE_CURSORS"] for d in s["DATABASES"].values())
+    assert build({})["DATABASES"]["default"]["DISABLE_SERVER_SIDE_CURSORS"] is False
+    with pytest.raises(ImproperlyConfigured, match="name=host:port/dbname"):
+        build({"DB_READ_NODES": "db1=127.0.2.11:6432/"})
+
+
 def test_database_connections_fail_fast_and_are_health_checked() -> None:
     db = build({})["DATABASES"]["default"]
     assert db["OPTIONS"]["connect_timeout"] == 2
@@ -210,7 +224,10 @@ def test_every_rendered_variable_is_understood() -> None:
     s = build(env)
     assert s["TIERS_NODE_NAME"] == "web1"
     assert s["DBROUTER"]["READ_ALIASES"] == ["db1", "db2", "db3"]
-    assert s["DATABASES"]["default"]["HOST"] == "127.0.2.10"
+    # Through the pooler: its primary pool (dbproxy behind it) and one pool per DB node.
+    assert (s["DATABASES"]["default"]["HOST"], s["DATABASES"]["default"]["PORT"]) == ("127.0.2.11", "6432")
+    assert s["DATABASES"]["db2"]["NAME"] == "tiers_db2"
+    assert s["DATABASES"]["db2"]["DISABLE_SERVER_SIDE_CURSORS"] is True
     assert s["CACHES"]["default"]["LOCATION"] == ["127.0.3.1:11211", "127.0.3.2:11211"]
     assert s["STORAGES"]["default"]["OPTIONS"]["custom_domain"] == "127.0.4.2:8080/media"
 

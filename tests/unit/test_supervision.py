@@ -84,5 +84,6 @@ def test_shutdown_order_front_first_leader_last() -> None:
     cluster = Cluster(small(), PATHS)
     names = [n.name for n in small()]
     assert shutdown_order(cluster, names, leader="db1") == [
-        "lb", "media", "worker1", "web1", "web2", "queue1", "dbproxy", "cache1", "s3", "db2", "db1", "etcd",
+        "lb", "media", "worker1", "web1", "web2", "queue1", "pgbouncer", "dbproxy", "cache1", "s3", "db2", "db1",
+        "etcd",
     ]  # fmt: skip

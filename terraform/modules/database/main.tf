@@ -118,6 +118,8 @@ locals {
   db_names    = [for i in range(local.patroni ? var.node_count : 0) : "db${i + 1}"]
   etcd_names  = [for i in range(local.patroni ? var.etcd_count : 0) : "etcd${i + 1}"]
   proxy_names = local.patroni ? ["dbproxy"] : []
+  # The connection pooler (role pgbouncer): one small host beside dbproxy.
+  pooler_names = local.patroni ? ["pgbouncer"] : []
   ec2_nodes = merge(
     { for i, n in local.db_names : n => {
       role = "db", type = var.node_instance_type, disk = var.data_volume_gb, subnet = i
@@ -127,6 +129,9 @@ locals {
     } },
     { for n in local.proxy_names : n => {
       role = "dbproxy", type = var.small_instance_type, disk = var.root_volume_gb, subnet = 0
+    } },
+    { for n in local.pooler_names : n => {
+      role = "pgbouncer", type = var.small_instance_type, disk = var.root_volume_gb, subnet = 0
     } },
   )
 }

@@ -44,3 +44,8 @@ output "dbproxy_private_ip" {
   description = "Private IP of the dbproxy host (mode patroni), null in mode rds."
   value       = local.patroni ? aws_instance.node["dbproxy"].private_ip : null
 }
+
+output "pgbouncer_private_ip" {
+  description = "Private IP of the PgBouncer host (mode patroni), null in mode rds."
+  value       = local.patroni ? aws_instance.node["pgbouncer"].private_ip : null
+}

@@ -211,7 +211,7 @@ variable "data_volume_gb" {
 
 variable "user_data" {
   type        = map(string)
-  description = "cloud-init user_data per EC2 role (mode patroni): keys db, etcd and dbproxy."
+  description = "cloud-init user_data per EC2 role (mode patroni): keys db, etcd, dbproxy and pgbouncer."
   default     = {}
 }
 

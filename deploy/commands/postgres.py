@@ -16,7 +16,7 @@ from ..model.paths import StatePaths, project_python
 from ..model.secrets import Secrets
 from ..model.topology import Node, Topology
 from ..render.patroni import app_verifier
-from ..roles.db import ctl_config_path, patroni_status, pgdata
+from ..roles.db import ctl_config_path, holds_leader_key, patroni_status, pgdata
 from .state import Place
 
 
@@ -110,7 +110,9 @@ class PostgresAdmin:
     def try_ensure_app_database(self) -> bool:
         """The app role and database on the leader; False while it does not take SQL yet."""
         leader = self.leader_accepts_sql()
-        if leader is None:
+        # Not before the leader key is taken: while post_bootstrap still runs the same SQL, a concurrent
+        # CREATE DATABASE would fail it (duplicate key) and Patroni would throw that bootstrap away.
+        if leader is None or not holds_leader_key(leader, self.place.prober(leader)):
             return False
         argv = app_role_argv(self.place.host_paths(leader), leader, self.topo, self.secrets)
         try:

@@ -77,6 +77,16 @@ def patroni_status(node: Node, probe: Prober) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def holds_leader_key(node: Node, probe: Prober) -> bool:
+    """Patroni's /primary answers 200 only on the member holding the leader key: a new cluster's first
+    member takes it after its bootstrap, post_bootstrap (the app role and database) included, is over."""
+    try:
+        status, _headers, _body = probe.http_get(node.address, node.opt("rest_port"), "/primary", timeout=1.0)
+    except OSError:
+        return False
+    return status == 200
+
+
 def postmaster_pid(paths: StatePaths, node: Node) -> list[int]:
     """PostgreSQL's postmaster, if it runs: Patroni starts it detached, so it can outlive Patroni."""
     pid = pid_in(pgdata(paths, node) / "postmaster.pid")

@@ -272,5 +272,5 @@ class Scratch:
         pg_ctl = str(PG_BIN_DIR / "pg_ctl")
         if self._run(["test", "-f", f"{self.pgdata}/postmaster.pid"]).returncode == 0:
             self._run(pgbackrest.as_postgres([pg_ctl, "-D", self.pgdata, "-m", "immediate", "-w", "stop"]))
-        self._run(["cp", "-f", self.log, str(self.paths.log_file(SCRATCH))])
+        self._run(["cp", "-f", self.log, str(self.paths.log / f"{SCRATCH}.log")])
         self._run(["rm", "-rf", str(self.paths.data(SCRATCH)), str(self.paths.socket_dir(SCRATCH))])

@@ -147,7 +147,11 @@ def _backup_schedule(ctx: RenderContext, node: Node) -> Program:
         str(ctx.paths.root.parent),
         node.name,
     )
-    return Program(name=f"{node.name}-backups", role="db", argv=argv, startsecs=2, user="postgres")
+    # Its log beside the node's own (the folder node_dirs makes; supervisord writes it).
+    log = ctx.paths.log_file(node.name).parent / f"{node.name}-backups.log"
+    return Program(
+        name=f"{node.name}-backups", role="db", argv=argv, startsecs=2, user="postgres", stdout_logfile=str(log)
+    )
 
 
 def _ready(node: Node, probe: Prober) -> bool:

@@ -150,7 +150,12 @@ def _backup_schedule(ctx: RenderContext, node: Node) -> Program:
     # Its log beside the node's own (the folder node_dirs makes; supervisord writes it).
     log = ctx.paths.log_file(node.name).parent / f"{node.name}-backups.log"
     return Program(
-        name=f"{node.name}-backups", role="db", argv=argv, startsecs=2, user="postgres", stdout_logfile=str(log)
+        name=f"{node.name}-backups",
+        role="db",
+        argv=argv,
+        startsecs=2,
+        user="postgres",
+        stdout_logfile=str(log),
     )
 
 

@@ -11,12 +11,12 @@ the cluster's own: memcached and the database), so every node accepts them.
 from __future__ import annotations
 
 import json
+from importlib import import_module
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.auth.hashers import make_password
-from django.contrib.sessions.backends.cached_db import SessionStore
 from django.core.management.base import BaseCommand, CommandError
 
 MAX_BUYERS = 5000
@@ -42,11 +42,14 @@ class Command(BaseCommand):
         made = users.bulk_create(
             [users.model(username=f"{prefix}{i}", password=unusable) for i in range(count)]
         )
+        # The site's own session engine and first authentication backend: a session a login would make.
+        store = import_module(settings.SESSION_ENGINE).SessionStore
+        backend = settings.AUTHENTICATION_BACKENDS[0]
         buyers = []
         for user in made:
-            session = SessionStore()
+            session = store()
             session[SESSION_KEY] = str(user.pk)
-            session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+            session[BACKEND_SESSION_KEY] = backend
             session[HASH_SESSION_KEY] = user.get_session_auth_hash()
             session.create()
             buyers.append([user.pk, user.username, session.session_key])

@@ -74,8 +74,12 @@ def test_up_leaves_the_root_namespace_alone(fleet: Cluster) -> None:
 
 def test_status_over_ssh_shows_every_node_healthy(fleet: Cluster) -> None:
     out = fleet_cli("status").stdout
-    rows = {line.split()[0]: line for line in out.splitlines()[2:]}
-    assert set(rows) == {n.name for n in TOPO}
+    names = {n.name for n in TOPO}
+    # One row per node (the backup and WAL-archive lines after them are not node rows).
+    rows = {
+        line.split()[0]: line for line in out.splitlines()[2:] if line.split() and line.split()[0] in names
+    }
+    assert set(rows) == names, out
     assert all(" running  ok" in row for row in rows.values()), out
 
 
@@ -253,7 +257,9 @@ def _cut_ruleset(peers: list[str]) -> str:
 def _create_event(capacity: int) -> int:
     code = (
         "import datetime; from django.utils import timezone; from boxoffice.models import Event; "
+        # One buyer buys throughout: the per-buyer cap is the capacity, not the default.
         f"e = Event.objects.create(title='Partition', venue='Hall', capacity={capacity}, price='10.00', "
+        f"max_tickets_per_buyer={capacity}, "
         "starts_at=timezone.now() + datetime.timedelta(days=30), published=True); print(e.id)"
     )
     return int(fleet_cli("manage", "--node", "web1", "shell", "--no-imports", "-c", code).stdout.split()[-1])

@@ -18,7 +18,7 @@ from .commands.context import Cluster
 from .commands.django_ops import django_env, manage, manage_argv
 from .commands.failover import failover
 from .commands.hosts import HostError
-from .commands.node_install import check_secrets, host_kill, node_install
+from .commands.node_install import host_kill, node_install, read_secrets
 from .commands.oplog import LockedError, operation
 from .commands.postgres import AdminError, psql_argv
 from .commands.release_setup import release_setup
@@ -344,8 +344,7 @@ def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) ->
             )
             print("\n".join(f"wrote {p}" for p in written) or "nothing changed")
         case "release-setup":
-            text = sys.stdin.read() if args.secrets == "-" else Path(args.secrets).read_text()
-            secrets = check_secrets(Secrets(**json.loads(text)))
+            secrets = read_secrets(args.secrets)
             release_setup(topo, args.node, Path(args.state), secrets, args.release, args.db_admin_user)
         case "host-kill":
             host_kill(topo, args.node, Path(args.state))

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from boxoffice import admission, caching, waitingroom
+from boxoffice import admission, waitingroom
 from boxoffice.api import api, error
 from boxoffice.validation import MAX_PER_ORDER
+from boxoffice.views import event_or_404
 
 
 @never_cache
@@ -50,9 +51,7 @@ def queue_view(request: HttpRequest, event_id: int) -> HttpResponse:
 @require_GET
 @login_required
 def waiting_page(request: HttpRequest, event_id: int) -> HttpResponse:
-    event = caching.event_detail(event_id)
-    if event is None:
-        raise Http404(f"no event {event_id}")
+    event = event_or_404(event_id)
     context = {
         "event": event,
         "queue_url": admission.queue_url(event_id),

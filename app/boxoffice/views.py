@@ -42,11 +42,17 @@ def event_list(request: HttpRequest) -> HttpResponse:
     return render(request, "boxoffice/event_list.html", page_context(request, listing.events_page))
 
 
-@require_GET
-def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
+def event_or_404(event_id: int) -> dict[str, Any]:
+    """The cached event detail, or a 404 page."""
     event = caching.event_detail(event_id)
     if event is None:
         raise Http404(f"no event {event_id}")
+    return event
+
+
+@require_GET
+def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
+    event = event_or_404(event_id)
     context = {
         "event": event,
         # During an onsale the page sends buyers to the waiting room instead of showing the buy form.

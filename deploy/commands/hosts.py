@@ -42,10 +42,14 @@ def preflight(nodes: Iterable[Node], programs: Iterable[Program]) -> None:
     if os.geteuid() != 0:
         raise HostError("starting nodes needs root (each program then runs as its own user)")
     ensure_users(sorted({u for r in roles for u in (r.user, *r.users)}))
+    checked: set[tuple[str, str]] = set()
     for program in programs:
         if program.user == "root":
             raise HostError(f"{program.name}: a node's program never runs as root (its role's `user`)")
         executable = _executable(program.argv)
+        if (program.user, executable) in checked:  # web1..N, queue nodes: one probe per user and binary
+            continue
+        checked.add((program.user, executable))
         probe = subprocess.run(["runuser", "-u", program.user, "--", "test", "-x", executable])
         if probe.returncode != 0:
             raise HostError(

@@ -47,6 +47,15 @@ def check_secrets(secrets: Secrets) -> Secrets:
     return secrets
 
 
+def read_secrets(source: str) -> Secrets:
+    """The cluster secret from a JSON file, or from stdin for ``-`` (how tiers-sync hands it over)."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+        return check_secrets(Secrets(**json.loads(text)))
+    except (OSError, ValueError, TypeError) as exc:
+        raise ClusterError(f"cannot read secrets from {source}: {exc}") from None
+
+
 def load_secrets(topo: Topology, paths: StatePaths, secrets_file: str | None, role: str) -> Secrets:
     """The secrets ``role`` receives (all withheld when it receives none: no secrets file needed).
 
@@ -57,11 +66,7 @@ def load_secrets(topo: Topology, paths: StatePaths, secrets_file: str | None, ro
     if not needed:
         return Secrets.none()
     if secrets_file:
-        try:
-            text = sys.stdin.read() if secrets_file == "-" else Path(secrets_file).read_text()
-            secrets = check_secrets(Secrets(**json.loads(text))).only(needed)
-        except (OSError, ValueError, TypeError) as exc:
-            raise ClusterError(f"cannot read secrets from {secrets_file}: {exc}") from None
+        secrets = read_secrets(secrets_file).only(needed)
         save_role_file(paths.role_secrets(role), secrets, needed)
         return secrets
     if paths.role_secrets(role).exists():

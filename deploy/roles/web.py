@@ -98,6 +98,20 @@ def uwsgi_status(node: Node, view: StatusView) -> tuple[str, str]:
     return ("ok" if status == 200 else f"http {status}"), detail
 
 
+# What every role running this Django under uWSGI declares alike (web, and the waiting room's queue nodes):
+# how it starts, reports and becomes ready, its account (the same app, the same files it may read) and
+# its secrets (the DB password, the signing key, the S3 pair /readyz probes with).
+UWSGI_ROLE = dict(
+    priority=50,
+    program=uwsgi_program,
+    status=uwsgi_status,
+    packages=("postgresql-client",),
+    user=USER,
+    secrets=APP_SECRETS,
+    ready=uwsgi_ready,
+    ready_timeout_s=60.0,
+)
+
 ROLE = Role(
     name="web",
     summary="Django 5.2 under uWSGI; stateless, identical, behind the lb",
@@ -106,18 +120,11 @@ ROLE = Role(
         validate=check_nice,
         hint='add at least one [web.<name>] table, e.g. [web.web1] address = "127.0.1.1"',
     ),
-    priority=50,
-    program=uwsgi_program,
-    status=uwsgi_status,
     terraform=Placement(host_group="web", reaches_s3=True, release_setup=True),
     ingress=(
         Flow("lb", "port", "HAProxy to uWSGI: requests"),
         Flow("lb", "check_port", "HAProxy to uWSGI's check worker: /readyz checks"),
     ),
-    packages=("postgresql-client",),
-    user=USER,
-    secrets=APP_SECRETS,
     files=_files,
-    ready=uwsgi_ready,
-    ready_timeout_s=60.0,
+    **UWSGI_ROLE,
 )

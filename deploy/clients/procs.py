@@ -1,4 +1,4 @@
-"""Local processes by pid: is one still running, which one a pid file names."""
+"""Local processes by pid: is one still running, which one a pid file names, its descendants, its CPUs."""
 
 from __future__ import annotations
 
@@ -21,3 +21,38 @@ def pid_in(pidfile: Path) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return pid if alive(pid) else None
+
+
+def tree(root: int) -> list[int]:
+    """``root`` and every process descended from it (from /proc's parent links), root first."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # exited while we looked
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop(0)
+        found.append(pid)
+        todo.extend(sorted(children.get(pid, [])))
+    return found
+
+
+def pin(pids: list[int], cpus: set[int]) -> None:
+    """Restrict every thread of every process in ``pids`` to ``cpus`` (threads started later inherit it).
+
+    A process or thread that exits meanwhile is skipped."""
+    for pid in pids:
+        try:
+            threads = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+        except OSError:
+            continue
+        for tid in threads:
+            try:
+                os.sched_setaffinity(tid, cpus)
+            except OSError:
+                continue

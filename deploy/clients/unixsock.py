@@ -49,6 +49,17 @@ def line(path: str, command: bytes) -> bytes:
     return b"".join(chunks)
 
 
+def read_all(path: str, timeout: float = TIMEOUT_S) -> bytes:
+    """Everything a socket that speaks first sends before it closes (uWSGI's stats socket: one JSON)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        chunks = []
+        while data := s.recv(65536):
+            chunks.append(data)
+    return b"".join(chunks)
+
+
 def main(argv: list[str]) -> int:
     mode, path = argv
     data = sys.stdin.buffer.read()

@@ -47,11 +47,21 @@ def parse_wrk(url: str, output: str) -> WrkResult:
     return WrkResult(url, rps, p50, p99, errors, requests)
 
 
-def wrk(url: str, seconds: int = 8, connections: int = 16, threads: int = 2) -> WrkResult:
+def wrk_argv(
+    url: str, seconds: int = 8, connections: int = 16, threads: int = 2, cpus: set[int] | None = None
+) -> list[str]:
+    """wrk's command line; with ``cpus``, run under `taskset` on those CPUs only."""
+    pinned = ["taskset", "-c", ",".join(str(c) for c in sorted(cpus))] if cpus else []
+    return [*pinned, "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+
+
+def wrk(
+    url: str, seconds: int = 8, connections: int = 16, threads: int = 2, cpus: set[int] | None = None
+) -> WrkResult:
     if not shutil.which("wrk"):
         raise RuntimeError("wrk is missing: `make up` installs it (Debian package wrk)")
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        wrk_argv(url, seconds, connections, threads, cpus),
         capture_output=True, text=True, timeout=seconds + 30, check=True,
     )  # fmt: skip
     return parse_wrk(url, out.stdout)

@@ -9,7 +9,7 @@ from deploy.commands.bench_db import _tps, direct_targets, pgbench_argv, simple_
 from deploy.commands.bench_onsale import pct
 from deploy.commands.context import Cluster
 from deploy.commands.postgres import edit_config_argv, synchronous_settings
-from deploy.commands.wrk import parse_wrk
+from deploy.commands.wrk import parse_wrk, wrk_argv
 from tests.unit.fixtures import PATHS, small
 
 WRK = """Running 8s test @ http://127.0.0.1:8080/healthz
@@ -126,3 +126,88 @@ def test_synchronous_settings_go_to_the_dcs_with_patronictl() -> None:
         "/repo/.venv/bin/patronictl", "-c", "/state/conf/patronictl.yml", "edit-config", "--force", "--quiet",
         "-s", "synchronous_mode=false", "-s", "synchronous_mode_strict=false", "-s", "synchronous_node_count=1",
     ]  # fmt: skip
+
+
+def test_wrk_argv_runs_under_taskset_only_when_pinned() -> None:
+    assert wrk_argv("http://h/x", 5) == ["wrk", "-t2", "-c16", "-d5s", "--latency", "http://h/x"]
+    assert wrk_argv("http://h/x", 5, cpus={3, 1}) == [
+        "taskset", "-c", "1,3", "wrk", "-t2", "-c16", "-d5s", "--latency", "http://h/x",
+    ]  # fmt: skip
+
+
+def test_split_cpus_gives_the_node_one_cpu_and_the_lb_another() -> None:
+    from deploy.commands.bench_edge import split_cpus
+
+    assert split_cpus({0, 1}) == ({0}, {1})
+    assert split_cpus({5, 2, 7}) == ({2}, {5})
+    assert split_cpus({0}) is None
+
+
+def test_pinned_moves_a_program_tree_and_puts_it_back() -> None:
+    """A real parent and grandchild: both pinned to one CPU inside the block, back everywhere after."""
+    import os
+    import subprocess
+    import time
+
+    from deploy.clients.procs import tree
+    from deploy.commands.bench_edge import pinned
+
+    everywhere = os.sched_getaffinity(0)
+    if len(everywhere) < 2:
+        pytest.skip("needs two CPUs")
+    one = {max(everywhere)}
+    parent = subprocess.Popen(["sh", "-c", "sleep 30 & wait"])
+    try:
+        deadline = time.monotonic() + 5
+        while len(tree(parent.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        family = tree(parent.pid)
+        assert family[0] == parent.pid and len(family) == 2
+        with pinned({parent.pid: one}, everywhere):
+            assert [os.sched_getaffinity(p) for p in family] == [one, one]
+        assert [os.sched_getaffinity(p) for p in family] == [everywhere, everywhere]
+    finally:
+        for pid in reversed(tree(parent.pid)):
+            os.kill(pid, 9)
+        parent.wait(timeout=5)
+
+
+def test_a_run_with_a_worker_recycle_in_it_is_repeated_and_counted() -> None:
+    from deploy.commands.bench_edge import ATTEMPTS, Recycles
+
+    counts = iter([0, 1, 1, 1])  # respawn count read before and after each run: the first run saw one
+    recycles = Recycles(lambda: next(counts))
+    runs = iter(["spoilt", "clean"])
+    assert recycles.clean_run(lambda: next(runs)) == "clean"  # type: ignore[arg-type,return-value]
+    assert recycles.repeated == 1
+    always = Recycles(iter(range(100)).__next__)  # every run sees a respawn: gives up after ATTEMPTS
+    calls: list[int] = []
+    always.clean_run(lambda: calls.append(1))  # type: ignore[arg-type,return-value]
+    assert len(calls) == ATTEMPTS and always.repeated == ATTEMPTS - 1
+
+
+def test_respawns_sums_the_workers_of_a_uwsgi_stats_socket(tmp_path) -> None:
+    """A real unix socket that speaks first, as uWSGI's stats socket does."""
+    import json
+    import socket
+    import threading
+
+    from deploy.commands.bench_edge import respawns
+
+    path = tmp_path / "stats"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        conn.sendall(json.dumps({"workers": [{"respawn_count": 3}, {"respawn_count": 1}]}).encode())
+        conn.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        assert respawns(path) == 4
+    finally:
+        thread.join(timeout=5)
+        server.close()

@@ -11,7 +11,9 @@ import pytest
 
 from deploy.commands.context import Cluster
 from deploy.model.topology import Node
+from health.checks import DEADLINE_SECONDS
 from tests.conftest import deploy_cli
+from tests.integration.chaos import postgres_processes, rejoin, release, stall
 from tests.integration.client import BoxOffice
 from tests.integration.helpers import lb, wait_until
 from tests.integration.test_router import (
@@ -82,6 +84,37 @@ def test_migrations_are_only_allowed_on_the_primary(cluster: Cluster) -> None:
     }
 
 
+def _readyz(node: Node) -> dict:
+    with urllib.request.urlopen(f"http://{node.address}:{node.port}/readyz", timeout=10) as resp:
+        return json.load(resp)
+
+
+def test_readyz_reads_a_killed_and_a_hung_replica_down_within_its_deadline(cluster: Cluster) -> None:
+    """Each report probes every replica anew (even one the router holds down): a dead one and a hung one
+    (every PostgreSQL process SIGSTOPped) read down every time, and /readyz answers within its deadline,
+    well inside the LB's 3 s check timeout."""
+    all_replicas_streaming(cluster)
+    dead, hung = replicas(cluster)[:2]
+    web1 = cluster.topo.by_role("web")[0]
+    frozen: list[int] = []
+    try:
+        deploy_cli("kill", dead.name)
+        frozen = postgres_processes(cluster, hung)
+        assert len(frozen) > 1, "a postmaster and its processes"
+        stall(frozen)
+        for _ in range(3):  # the second one comes while the first one's probe of the hung node still runs
+            started = time.monotonic()
+            report = _readyz(web1)
+            took = time.monotonic() - started
+            entries = {x["alias"]: x for x in report["checks"]["replicas"]}
+            assert entries[dead.name]["state"] == "down" and entries[hung.name]["state"] == "down", entries
+            assert report["ready"] and report["checks"]["primary"]["ok"], report["checks"]
+            assert took < DEADLINE_SECONDS + 1.0, took
+    finally:
+        release(frozen)
+        rejoin(cluster, dead)
+
+
 def test_a_replica_past_the_lag_threshold_serves_no_reads(cluster: Cluster) -> None:
     """Replay paused while the primary writes more than max_replica_lag_bytes: readers move to the primary."""
     all_replicas_streaming(cluster)
@@ -128,8 +161,7 @@ def _lag_past_the_threshold_reads_lagging(cluster: Cluster, bo: BoxOffice, pause
     assert r.status_code == 200
     assert reads(r) == {"default"}, reads(r)
     for node in cluster.topo.by_role("web"):
-        with urllib.request.urlopen(f"http://{node.address}:{node.port}/readyz", timeout=5) as resp:
-            report = json.load(resp)
+        report = _readyz(node)
         entries = {x["alias"]: x for x in report["checks"]["replicas"]}
         # Each paused replica answers: "lagging", never "down" (not even one that a request of this web
         # node found unreachable a moment ago, e.g. the primary a test before this one stopped).

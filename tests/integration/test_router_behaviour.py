@@ -89,10 +89,10 @@ def _readyz(node: Node) -> dict:
         return json.load(resp)
 
 
-def test_readyz_reads_a_killed_and_a_hung_replica_down_within_its_deadline(cluster: Cluster) -> None:
+def test_readyz_reads_a_killed_and_a_hung_replica_down_in_time(cluster: Cluster) -> None:
     """Each report probes every replica anew (even one the router holds down): a dead one and a hung one
-    (every PostgreSQL process SIGSTOPped) read down every time, and /readyz answers within its deadline,
-    well inside the LB's 3 s check timeout."""
+    (every PostgreSQL process SIGSTOPped) read down every time, and /readyz answers within its deadline
+    (DEADLINE_SECONDS, plus the HTTP round trip on a loaded machine), inside the LB's 3 s `timeout check`."""
     all_replicas_streaming(cluster)
     dead, hung = replicas(cluster)[:2]
     web1 = cluster.topo.by_role("web")[0]
@@ -109,7 +109,7 @@ def test_readyz_reads_a_killed_and_a_hung_replica_down_within_its_deadline(clust
             entries = {x["alias"]: x for x in report["checks"]["replicas"]}
             assert entries[dead.name]["state"] == "down" and entries[hung.name]["state"] == "down", entries
             assert report["ready"] and report["checks"]["primary"]["ok"], report["checks"]
-            assert took < DEADLINE_SECONDS + 1.0, took
+            assert took < DEADLINE_SECONDS + 1.0 < 3.0, took
     finally:
         release(frozen)
         rejoin(cluster, dead)

@@ -66,8 +66,9 @@ class HealthRegistry:
         """A snapshot younger than cache_seconds, probing if needed; None while down or if the probe fails
         (which marks the alias down).
 
-        ``force`` (reports such as /readyz) probes now, even while the alias is down: a report says what the
-        node answers now, not what the breaker remembers. A success ends the down state, a failure renews it.
+        ``force`` probes now, past a fresh snapshot (the router's second look at a replica that seemed behind
+        the caller's LSN) and past the down state (reports such as /readyz say what the node answers now, not
+        what the breaker remembers). A success ends the down state, a failure renews it.
         One thread probes an alias at a time; the others wait for it and take its outcome, so callers never
         queue probe after probe behind a hung node.
         """

@@ -33,6 +33,9 @@ class HealthRegistry:
         self._snaps: dict[str, ReplicaSnapshot] = {}
         self._errors: dict[str, str] = {}
         self._down_until: dict[str, float] = {}
+        # Finished probes per alias (success or failure): a caller that waited for another thread's probe
+        # takes that probe's outcome instead of probing again.
+        self._probes: dict[str, int] = {}
         self._primary_lsn: int | None = None
 
     def _alias_lock(self, alias: str) -> threading.Lock:
@@ -61,28 +64,38 @@ class HealthRegistry:
 
     def snapshot(self, alias: str, *, force: bool = False) -> ReplicaSnapshot | None:
         """A snapshot younger than cache_seconds, probing if needed; None while down or if the probe fails
-        (which marks the alias down). One thread probes an alias at a time; the others wait for its result."""
-        if self.is_down(alias):
-            return None
-        snap = self._fresh(alias)
-        if snap is not None and not force:
-            return snap
-        with self._alias_lock(alias):
-            snap = self._fresh(alias)
-            if snap is not None and not force:
-                return snap
+        (which marks the alias down).
+
+        ``force`` probes now, past a fresh snapshot (the router's second look at a replica that seemed behind
+        the caller's LSN) and past the down state (reports such as /readyz say what the node answers now, not
+        what the breaker remembers). A success ends the down state, a failure renews it.
+        One thread probes an alias at a time; the others wait for it and take its outcome, so callers never
+        queue probe after probe behind a hung node.
+        """
+        seen = self._probes.get(alias, 0)
+        if not force:
             if self.is_down(alias):
                 return None
+            snap = self._fresh(alias)
+            if snap is not None:
+                return snap
+        with self._alias_lock(alias):
+            if self._probes.get(alias, 0) != seen:
+                return self._snaps.get(alias)  # probed meanwhile by another thread; None if that failed
+            if not force and self.is_down(alias):
+                return None
+            probed: ReplicaSnapshot | None = None
             try:
-                snap = self._probe(alias)
+                probed = self._probe(alias)
             except Exception as exc:  # any failure to probe means "do not read from it for a while"
                 self.mark_down(alias, f"{type(exc).__name__}: {exc}".strip())
-                return None
             with self._lock:
-                self._snaps[alias] = snap
-                self._down_until.pop(alias, None)
-                self._errors.pop(alias, None)
-            return snap
+                self._probes[alias] = self._probes.get(alias, 0) + 1
+                if probed is not None:
+                    self._snaps[alias] = probed
+                    self._down_until.pop(alias, None)
+                    self._errors.pop(alias, None)
+            return probed
 
     def cached(self, alias: str) -> ReplicaSnapshot | None:
         """The last snapshot, however old (for reports); None if never probed or down."""

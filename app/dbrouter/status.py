@@ -2,7 +2,9 @@
 
 The primary and every replica are probed in parallel (own short-lived or kept connections, each bounded
 by CONNECT_TIMEOUT) and the whole report by ``timeout``: a hung node is reported as not answering, never
-waited for, so the report (and /readyz) always answers in time.
+waited for, so the report (and /readyz) always answers in time. Replicas are probed even while the router
+holds them down (a forced snapshot): the report says what each node answers now, so a replica that is back
+reads as its state (e.g. lagging) and not as "down" for the rest of DOWN_SECONDS.
 """
 
 from __future__ import annotations

@@ -75,8 +75,8 @@ def kill_leader(cluster: Cluster) -> tuple[Node, float]:
     return leader, time.monotonic()
 
 
-def walreceivers(cluster: Cluster, node: Node) -> list[int]:
-    """The WAL receiver processes of a replica's postmaster (this machine's /proc)."""
+def postgres_children(cluster: Cluster, node: Node, marker: bytes = b"") -> list[int]:
+    """The processes a node's postmaster started whose command line holds ``marker`` (this machine's /proc)."""
     parents = set(postmaster_pid(cluster.paths, node))
     found = []
     for entry in os.listdir("/proc"):
@@ -89,9 +89,19 @@ def walreceivers(cluster: Cluster, node: Node) -> list[int]:
                 cmdline = fh.read()
         except (OSError, ValueError, IndexError):
             continue
-        if ppid in parents and b"walreceiver" in cmdline:
+        if ppid in parents and marker in cmdline:
             found.append(int(entry))
     return found
+
+
+def walreceivers(cluster: Cluster, node: Node) -> list[int]:
+    """The WAL receiver processes of a replica's postmaster."""
+    return postgres_children(cluster, node, b"walreceiver")
+
+
+def postgres_processes(cluster: Cluster, node: Node) -> list[int]:
+    """A node's whole PostgreSQL: its postmaster and every process it started (to hang it with ``stall``)."""
+    return [*postmaster_pid(cluster.paths, node), *postgres_children(cluster, node)]
 
 
 def orders_stored(cluster: Cluster, ids: list[int]) -> dict[int, int]:

@@ -6,8 +6,10 @@ node killed, the primary stopped with failover paused.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -43,6 +45,28 @@ def all_replicas_streaming(cluster: Cluster) -> None:
     )
 
 
+def _patronictl(cluster: Cluster, *args: str) -> None:
+    subprocess.run(
+        [str(cluster.paths.venv / "bin" / "patronictl"), "-c", str(cluster.paths.conf_file("patronictl.yml")), *args],
+        check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def replay_paused(cluster: Cluster, nodes: list[Node]) -> Iterator[None]:
+    """WAL replay paused on ``nodes`` (they keep receiving WAL) for the block, in Patroni's maintenance mode:
+    otherwise the next HA loop of a replica (every loop_wait s) resumes a paused replay by itself."""
+    _patronictl(cluster, "pause", "--wait")
+    try:
+        for node in nodes:
+            cluster.pg.psql(node, "SELECT pg_wal_replay_pause()")
+        yield
+    finally:
+        for node in nodes:
+            cluster.pg.psql(node, "SELECT pg_wal_replay_resume()")
+        _patronictl(cluster, "resume", "--wait")
+
+
 def test_reads_come_from_a_replica_and_stay_on_one(cluster: Cluster) -> None:
     bo = BoxOffice(lb(cluster)).login("demo2", "demo2")
     wait_until(lambda: reads(bo.get("/api/orders")) <= replica_names(cluster) and reads(bo.get("/api/orders")),
@@ -62,10 +86,7 @@ def test_read_your_writes_across_web_nodes_with_replay_paused(cluster: Cluster) 
     wait_until(lambda: reads(other.get("/api/orders")) <= replica_names(cluster), "replicas caught up")
     wait_until(lambda: reads(buyer.on(web(cluster, 1)).get("/api/orders")) <= replica_names(cluster),
                "replicas caught up with the buyer")  # fmt: skip
-    paused = replicas(cluster)
-    for node in paused:
-        cluster.pg.psql(node, "SELECT pg_wal_replay_pause()")
-    try:
+    with replay_paused(cluster, replicas(cluster)):
         r = buyer.buy(event_id, 1)
         assert r.status_code == 201, r.text
         order_id = r.json()["id"]
@@ -77,9 +98,6 @@ def test_read_your_writes_across_web_nodes_with_replay_paused(cluster: Cluster) 
         theirs = other.get("/api/orders")
         assert theirs.status_code == 200
         assert reads(theirs) <= replica_names(cluster) and reads(theirs), reads(theirs)
-    finally:
-        for node in paused:
-            cluster.pg.psql(node, "SELECT pg_wal_replay_resume()")
     # Once replayed, the buyer reads replicas again.
     wait_until(lambda: reads(buyer.on(web(cluster, 1)).get("/api/orders")) <= replica_names(cluster),
                "the buyer back on a replica")  # fmt: skip
@@ -126,13 +144,6 @@ def test_killing_a_memcached_node_keeps_sessions_and_pages(cluster: Cluster) -> 
         assert bo.buy(event_id, 1).status_code == 201
     finally:
         deploy_cli("start", victim.name)
-
-
-def _patronictl(cluster: Cluster, *args: str) -> None:
-    subprocess.run(
-        [str(cluster.paths.venv / "bin" / "patronictl"), "-c", str(cluster.paths.conf_file("patronictl.yml")), *args],
-        check=True, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
 
 
 def test_primary_down_makes_the_site_read_only_then_writes_resume(cluster: Cluster) -> None:

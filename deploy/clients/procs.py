@@ -7,11 +7,17 @@ from pathlib import Path
 
 
 def alive(pid: int) -> bool:
+    """The process runs: it exists and is not a zombie (exited, not yet reaped by its parent)."""
     try:
         os.kill(pid, 0)
-        return True
     except ProcessLookupError:
         return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False  # gone since the signal
+    except (OSError, IndexError):
+        return True  # signalled fine, state unreadable: treat as running
 
 
 def pid_in(pidfile: Path) -> int | None:

@@ -114,10 +114,19 @@ def kill(sup: Supervisor, paths: StatePaths, node: Node) -> None:
 
 
 def stop_strays(topo: Topology, paths: StatePaths, timeout_s: float = 30) -> None:
-    """Stop what killed programs left running (a killed Patroni's postmaster), cleanly."""
+    """Stop what killed programs left running (a killed Patroni's postmaster): the role's clean signal
+    first, its firmer ones after ``timeout_s`` each."""
     for node in topo:
         role = role_of(node)
         for pid in role.strays(paths, node):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, getattr(signal, f"SIG{role.stray_stop_signal}"))
-            probes.wait_for(lambda p=pid: not alive(p), f"{node.name}'s process {pid} to stop", timeout_s)
+            for name in role.stray_stop_signals:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, getattr(signal, f"SIG{name}"))
+                with contextlib.suppress(probes.WaitTimeout):
+                    probes.wait_for(lambda p=pid: not alive(p), f"{node.name}'s process {pid}", timeout_s)
+                    break
+            else:
+                raise SupervisionError(
+                    f"{node.name}'s process {pid} outlived SIG{', SIG'.join(role.stray_stop_signals)} "
+                    f"({timeout_s:g} s each): look at it (`ps -o pid,stat,args -p {pid}`) and stop it by hand"
+                )

@@ -169,8 +169,8 @@ class Role:
     # Live processes the program leaves outside its process group (Patroni's detached postmaster):
     # `kill` SIGKILLs them with the program, `down` stops what a killed program left behind.
     strays: Callable[[StatePaths, Node], list[int]] = no_pids
-    # The signal that stops a stray cleanly.
-    stray_stop_signal: str = "TERM"
+    # The signals that stop a stray, in turn, each given its time: the clean one first, then firmer ones.
+    stray_stop_signals: tuple[str, ...] = ("TERM",)
     # Runs the live release's app (not a release of its own, as web nodes do): a deploy or rollback ships
     # the release to its hosts and re-renders it once the web nodes are switched (workers, queue nodes).
     follows_live: bool = False

@@ -248,6 +248,9 @@ ROLE = Role(
     reload="HUP",
     strays=postmaster_pid,
     sidecar=_backup_schedule,
-    # SIGINT is PostgreSQL's fast shutdown: roll back sessions, checkpoint, exit.
-    stray_stop_signal="INT",
+    # SIGINT is PostgreSQL's fast shutdown: roll back sessions, checkpoint, exit. It also waits for the WAL
+    # archiver, which retries a dead backup store for minutes; then SIGQUIT, the immediate shutdown: no
+    # committed transaction is lost (crash recovery replays the WAL at the next start), and the segments
+    # not yet archived stay marked ready, so archiving resumes then.
+    stray_stop_signals=("INT", "QUIT"),
 )

@@ -63,7 +63,9 @@ ROLE = Role(
         count=(1, 1),
         managed=True,  # AWS S3 itself: its regional endpoint name, port 443
     ),
-    priority=30,
+    # Before the database, so it stops after it: the DB nodes archive WAL to this store, and a leader
+    # stopped after it waits on pgBackRest retrying a dead store (a `down` that hung for minutes).
+    priority=15,
     program=_program,
     status=_status,
     # The buckets themselves on AWS (module "storage"); rows into s3 become HTTPS egress to S3 there.

@@ -90,6 +90,8 @@ def test_programs_cover_every_node_in_dependency_order() -> None:
     assert by_name["db1"].user == "postgres"
     assert by_name["db1"].argv == ("/repo/.venv/bin/patroni", "/state/conf/patroni-db1.yml")
     assert by_name["etcd"].priority < by_name["db1"].priority < by_name["dbproxy"].priority
+    # The DB nodes archive WAL to the S3 store: it starts before them and stops after them.
+    assert by_name["s3"].priority < by_name["db1"].priority
     assert by_name["dbproxy"].priority < by_name["web1"].priority < by_name["lb"].priority
     assert by_name["worker1"].environment["TIERS_NODE_NAME"] == "worker1"
 

@@ -84,6 +84,32 @@ def test_shutdown_order_front_first_leader_last() -> None:
     cluster = Cluster(small(), PATHS)
     names = [n.name for n in small()]
     assert shutdown_order(cluster, names, leader="db1") == [
-        "lb", "media", "worker1", "web1", "web2", "queue1", "pgbouncer", "dbproxy", "cache1", "s3", "db2", "db1",
+        "lb", "media", "worker1", "web1", "web2", "queue1", "pgbouncer", "dbproxy", "cache1", "db2", "db1", "s3",
         "etcd",
     ]  # fmt: skip
+
+
+def test_a_stray_that_ignores_the_clean_signal_gets_the_firmer_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real process that ignores SIGINT (as a postmaster waiting on its WAL archiver does): SIGQUIT next."""
+    import subprocess
+    import time
+    from types import SimpleNamespace
+
+    stray = subprocess.Popen(["sh", "-c", "trap '' INT; while :; do sleep 0.05; done"])
+    time.sleep(0.2)  # the trap is set
+    role = SimpleNamespace(strays=lambda paths, node: [stray.pid], stray_stop_signals=("INT", "QUIT"))
+    monkeypatch.setattr(supervision, "role_of", lambda node: role)
+    try:
+        supervision.stop_strays([small().node("db1")], PATHS, timeout_s=0.5)  # type: ignore[arg-type]
+        assert stray.wait(timeout=5) == -3  # SIGQUIT ended it
+        role.stray_stop_signals = ("INT",)
+        survivor = subprocess.Popen(["sh", "-c", "trap '' INT; while :; do sleep 0.05; done"])
+        time.sleep(0.2)
+        role.strays = lambda paths, node: [survivor.pid]
+        with pytest.raises(supervision.SupervisionError, match="outlived SIGINT"):
+            supervision.stop_strays([small().node("db1")], PATHS, timeout_s=0.5)  # type: ignore[arg-type]
+        survivor.kill()
+        survivor.wait(timeout=5)
+    finally:
+        stray.kill()
+        stray.wait(timeout=5)

@@ -43,12 +43,23 @@ def deploy_cli(
 def cluster() -> Iterator[Cluster]:
     topo = load(TEST_TOPOLOGY)
     c = Cluster(topo, StatePaths.for_cluster(topo.cluster.name))
-    out = deploy_cli("up")
-    print(out.stdout)
-    yield c
+    try:
+        out = deploy_cli("up")
+        print(out.stdout)
+        yield c
+    finally:  # a failed `up` too: its processes would outlive the run
+        stop_test_cluster(c)
+
+
+def stop_test_cluster(c: Cluster) -> None:
+    """`clean`, after keeping the logs (unless TIERS_KEEP_TEST_CLUSTER=1)."""
+    topo = c.topo
     if os.environ.get("TIERS_KEEP_TEST_CLUSTER") != "1":
         # Keep the logs of the last run (var/<cluster>-last-logs/) for a look after a failure.
         kept = c.paths.root.parent / f"{topo.cluster.name}-last-logs"
         shutil.rmtree(kept, ignore_errors=True)
-        shutil.copytree(c.paths.log, kept, ignore_dangling_symlinks=True)
-        deploy_cli("clean", check=False)
+        if c.paths.log.exists():
+            shutil.copytree(c.paths.log, kept, ignore_dangling_symlinks=True)
+        # A failed clean leaves processes behind for the next run (a postmaster once outlived its store):
+        # the session reports it as an error instead of hiding it.
+        deploy_cli("clean")

@@ -95,12 +95,16 @@ def sshd_start_argv(cluster: str, node: Node, host_dir: Path, hidden: Path) -> l
     """sshd of one host, in the host's network namespace and its own mount and UTS namespaces.
 
     Its own state folder is bound at MOUNTPOINT, then ``hidden`` (the operator's ``var/``, which holds every
-    host's folder and the cluster's secrets) is covered by an empty tmpfs. sshd daemonizes; the sessions it
-    opens (and the supervisord a session starts) stay in these namespaces.
+    host's folder and the cluster's secrets) is covered by an empty tmpfs, and /tmp by a tmpfs of the host's
+    own: programs put unix sockets there (SeaweedFS's gRPC sockets are named by port only), and a socket
+    path crosses network namespaces, so a shared /tmp joined a host's S3 store to a `make up` cluster's on
+    the same ports. sshd daemonizes; the sessions it opens (and the supervisord a session starts) stay in
+    these namespaces.
     """
     script = (
         f"hostname {node.name} && mount --bind {host_dir} {MOUNTPOINT} && "
         f"mount -t tmpfs -o mode=0755,size=1m tiers-hidden {hidden} && "
+        f"mount -t tmpfs -o mode=1777,size=256m tiers-tmp /tmp && "
         f"exec {SSHD} -f {MOUNTPOINT}/ssh/sshd_config -E {MOUNTPOINT}/ssh/sshd.log"
     )
     return ["ip", "netns", "exec", ns_name(cluster, node.name),

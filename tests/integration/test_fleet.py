@@ -7,6 +7,7 @@ collides with a `make up` fleet, the loopback cluster or the test cluster.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -36,10 +37,12 @@ def fleet_cli(*args: str, check: bool = True, timeout: float = 600) -> subproces
 
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[Cluster]:
-    out = fleet_cli("up", timeout=900)
-    print(out.stdout)
-    yield Cluster(TOPO, StatePaths.for_cluster(TOPO.cluster.name))
-    fleet_cli("clean", check=False, timeout=300)
+    try:
+        out = fleet_cli("up", timeout=900)
+        print(out.stdout)
+        yield Cluster(TOPO, StatePaths.for_cluster(TOPO.cluster.name))
+    finally:  # a failed `up` too: its hosts would outlive the run
+        fleet_cli("clean", check=False, timeout=300)
     assert not [ns for ns in _namespaces() if ns.startswith("tiers-fleettest-")], "clean left namespaces"
 
 
@@ -140,6 +143,11 @@ def test_hosts_share_nothing_through_the_filesystem(fleet: Cluster) -> None:
     assert ssh.run(["ls", "-A", str(REPO / "var")]).stdout.strip() == ""
     assert ssh.run(["test", "-e", str(state / "secrets.json")], check=False).returncode != 0
     assert ssh.run(["hostname"]).stdout.strip() == "web1"
+    # /tmp is the host's own (unix sockets live there): a file made on web1 is not on this machine's.
+    marker = f"/tmp/tiers-fleet-{os.getpid()}"
+    ssh.run(["touch", marker])
+    assert not Path(marker).exists()
+    assert fleet.place.transport(TOPO.node("web2")).run(["test", "-e", marker], check=False).returncode != 0
 
 
 def test_killed_web_host_is_routed_around(fleet: Cluster) -> None:

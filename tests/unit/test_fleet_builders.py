@@ -84,7 +84,13 @@ def test_sshd_runs_in_the_hosts_own_namespaces() -> None:
     script = argv[-1]
     assert "mount --bind /r/var/fleet/hosts/db1 /var/lib/tiers" in script
     assert "mount -t tmpfs -o mode=0755,size=1m tiers-hidden /r/var" in script  # the operator's var/ hidden
-    assert script.index("--bind") < script.index("tmpfs") < script.index("exec /usr/sbin/sshd")
+    assert "mount -t tmpfs -o mode=1777,size=256m tiers-tmp /tmp" in script  # a /tmp of the host's own
+    assert (
+        script.index("--bind")
+        < script.index("tmpfs")
+        < script.index("tiers-tmp")
+        < script.index("exec /usr/sbin/sshd")
+    )
 
 
 def test_node_install_argv_reads_secrets_from_stdin() -> None:

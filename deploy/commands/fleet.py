@@ -48,6 +48,8 @@ from .state import ClusterState
 
 # Every fleet host sees its own state folder here, the path production's node-install uses.
 MOUNTPOINT = Path("/var/lib/tiers")
+# Where a host's own /tmp is assembled (inside its mount namespace) before it is moved onto /tmp.
+STAGE = Path("/mnt")
 SSHD = "/usr/sbin/sshd"
 NEEDED = {"ip": "iproute2", "nft": "nftables", SSHD: "openssh-server", "ssh": "openssh-client",
           "ssh-keygen": "openssh-client", "unshare": "util-linux"}  # fmt: skip
@@ -91,20 +93,26 @@ def network_argv(topo: Topology) -> list[list[str]]:
     return cmds
 
 
-def sshd_start_argv(cluster: str, node: Node, host_dir: Path, hidden: Path) -> list[str]:
+def sshd_start_argv(cluster: str, node: Node, host_dir: Path, hidden: Path, code: Path = REPO) -> list[str]:
     """sshd of one host, in the host's network namespace and its own mount and UTS namespaces.
 
-    Its own state folder is bound at MOUNTPOINT, then ``hidden`` (the operator's ``var/``, which holds every
-    host's folder and the cluster's secrets) is covered by an empty tmpfs, and /tmp by a tmpfs of the host's
-    own: programs put unix sockets there (SeaweedFS's gRPC sockets are named by port only), and a socket
-    path crosses network namespaces, so a shared /tmp joined a host's S3 store to a `make up` cluster's on
-    the same ports. sshd daemonizes; the sessions it opens (and the supervisord a session starts) stay in
-    these namespaces.
+    Its own state folder is bound at MOUNTPOINT; /tmp becomes a tmpfs of the host's own, with the code
+    (``code``, the repository and its venv: the machine image) bound back into it when it lives under /tmp
+    (a CI clone does); then ``hidden`` (the operator's ``var/``, which holds every host's folder and the
+    cluster's secrets) is covered by an empty tmpfs. A private /tmp because programs put unix sockets
+    there (SeaweedFS's gRPC sockets, named by port only) and a socket path crosses network namespaces: a
+    shared /tmp joined a fleet host's S3 store to a `make up` cluster's. The new /tmp is built on STAGE and
+    moved into place, so the code stays reachable while it is assembled. sshd daemonizes; the sessions it
+    opens (and the supervisord a session starts) stay in these namespaces.
     """
+    keep = ""
+    if code.is_relative_to("/tmp"):
+        inner = STAGE / code.relative_to("/tmp")
+        keep = f"mkdir -p {inner} && mount --bind {code} {inner} && "
     script = (
         f"hostname {node.name} && mount --bind {host_dir} {MOUNTPOINT} && "
+        f"mount -t tmpfs -o mode=1777,size=256m tiers-tmp {STAGE} && {keep}mount --move {STAGE} /tmp && "
         f"mount -t tmpfs -o mode=0755,size=1m tiers-hidden {hidden} && "
-        f"mount -t tmpfs -o mode=1777,size=256m tiers-tmp /tmp && "
         f"exec {SSHD} -f {MOUNTPOINT}/ssh/sshd_config -E {MOUNTPOINT}/ssh/sshd.log"
     )
     return ["ip", "netns", "exec", ns_name(cluster, node.name),

@@ -84,12 +84,27 @@ def test_sshd_runs_in_the_hosts_own_namespaces() -> None:
     script = argv[-1]
     assert "mount --bind /r/var/fleet/hosts/db1 /var/lib/tiers" in script
     assert "mount -t tmpfs -o mode=0755,size=1m tiers-hidden /r/var" in script  # the operator's var/ hidden
-    assert "mount -t tmpfs -o mode=1777,size=256m tiers-tmp /tmp" in script  # a /tmp of the host's own
+    # A /tmp of the host's own, assembled on /mnt and moved into place (this code is not under /tmp).
+    assert "mount -t tmpfs -o mode=1777,size=256m tiers-tmp /mnt && mount --move /mnt /tmp && " in script
     assert (
         script.index("--bind")
-        < script.index("tmpfs")
         < script.index("tiers-tmp")
-        < script.index("exec /usr/sbin/sshd")
+        < script.index("tiers-hidden")
+        < script.index("sshd")
+    )
+
+
+def test_a_host_keeps_code_that_lives_under_tmp() -> None:
+    """A CI clone under /tmp: bound into the host's new /tmp before it is moved into place, var/ hidden after."""
+    argv = sshd_start_argv(
+        "fleet", TOPO.node("db1"), Path("/tmp/ci/var/fleet/hosts/db1"), Path("/tmp/ci/var"), Path("/tmp/ci")
+    )
+    assert argv[-1] == (
+        "hostname db1 && mount --bind /tmp/ci/var/fleet/hosts/db1 /var/lib/tiers && "
+        "mount -t tmpfs -o mode=1777,size=256m tiers-tmp /mnt && "
+        "mkdir -p /mnt/ci && mount --bind /tmp/ci /mnt/ci && mount --move /mnt /tmp && "
+        "mount -t tmpfs -o mode=0755,size=1m tiers-hidden /tmp/ci/var && "
+        "exec /usr/sbin/sshd -f /var/lib/tiers/ssh/sshd_config -E /var/lib/tiers/ssh/sshd.log"
     )
 
 

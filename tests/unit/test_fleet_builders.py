@@ -78,7 +78,9 @@ def test_network_keeps_the_root_namespace_untouched() -> None:
 
 
 def test_sshd_runs_in_the_hosts_own_namespaces() -> None:
-    argv = sshd_start_argv("fleet", TOPO.node("db1"), Path("/r/var/fleet/hosts/db1"), Path("/r/var"))
+    argv = sshd_start_argv(
+        "fleet", TOPO.node("db1"), Path("/r/var/fleet/hosts/db1"), Path("/r/var"), Path("/r")
+    )
     assert argv[:10] == ["ip", "netns", "exec", "tiers-fleet-db1", "unshare", "--mount", "--uts", "--propagation",
                          "private", "--"]  # fmt: skip
     script = argv[-1]

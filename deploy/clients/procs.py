@@ -6,6 +6,13 @@ import os
 from pathlib import Path
 
 
+def stat(pid: int) -> tuple[str, list[str]]:
+    """``pid``'s command name and the fields after it in /proc/<pid>/stat: state [0], parent [1], utime
+    [11], stime [12] (in clock ticks). The name may hold spaces and parentheses: split at the last ')'."""
+    name, rest = Path(f"/proc/{pid}/stat").read_text().split("(", 1)[1].rsplit(")", 1)
+    return name, rest.split()
+
+
 def alive(pid: int) -> bool:
     """The process runs: it exists and is not a zombie (exited, not yet reaped by its parent)."""
     try:
@@ -13,7 +20,7 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        return stat(pid)[1][0] != "Z"
     except FileNotFoundError:
         return False  # gone since the signal
     except (OSError, IndexError):
@@ -29,17 +36,24 @@ def pid_in(pidfile: Path) -> int | None:
     return pid if alive(pid) else None
 
 
-def tree(root: int) -> list[int]:
-    """``root`` and every process descended from it (from /proc's parent links), root first."""
+def child_map() -> dict[int, list[int]]:
+    """Every process's children (parent pid -> child pids): one pass over /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            parent = int(stat(int(entry.name))[1][1])
         except (OSError, IndexError, ValueError):
             continue  # exited while we looked
         children.setdefault(parent, []).append(int(entry.name))
+    return children
+
+
+def tree(root: int, children: dict[int, list[int]] | None = None) -> list[int]:
+    """``root`` and every process descended from it, root first (``children``: a child_map() to reuse
+    for several roots; read afresh otherwise)."""
+    children = child_map() if children is None else children
     found, todo = [], [root]
     while todo:
         pid = todo.pop(0)

@@ -39,21 +39,21 @@ def post(path: str, body: bytes) -> tuple[int, bytes]:
 
 
 def line(path: str, command: bytes) -> bytes:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(TIMEOUT_S)
-        s.connect(path)
-        s.sendall(command.rstrip(b"\n") + b"\n")
-        chunks = []
-        while data := s.recv(65536):
-            chunks.append(data)
-    return b"".join(chunks)
+    return _talk(path, command.rstrip(b"\n") + b"\n", TIMEOUT_S)
 
 
 def read_all(path: str, timeout: float = TIMEOUT_S) -> bytes:
     """Everything a socket that speaks first sends before it closes (uWSGI's stats socket: one JSON)."""
+    return _talk(path, b"", timeout)
+
+
+def _talk(path: str, send: bytes, timeout: float) -> bytes:
+    """Send ``send`` (if any), then read until the other side closes."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(path)
+        if send:
+            s.sendall(send)
         chunks = []
         while data := s.recv(65536):
             chunks.append(data)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..clients.haproxy import RuntimeAPI
-from ..clients.procs import pin, tree
+from ..clients.procs import child_map, pin, stat, tree
 from ..clients.unixsock import read_all
 from ..render.haproxy import LB_BACKEND
 from .context import Cluster
@@ -44,7 +44,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of ``pid`` (its threads included) from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = stat(pid)[1]
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
@@ -58,17 +58,11 @@ def haproxy_worker_pid(api: RuntimeAPI) -> int:
 
 def syslog_pid(worker: int) -> int | None:
     """The LB's rsyslog: the child of HAProxy's master (the worker's parent) that runs rsyslogd."""
-    master = Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[1]
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-        except OSError:
-            continue
-        name, rest = stat.split("(", 1)[1].rsplit(")", 1)
-        if name == "rsyslogd" and rest.split()[1] == master:
-            return int(proc.name)
+    master = int(stat(worker)[1][1])
+    for pid in child_map().get(master, []):
+        with contextlib.suppress(OSError):
+            if stat(pid)[0] == "rsyslogd":
+                return pid
     return None
 
 
@@ -133,14 +127,15 @@ def split_cpus(available: set[int]) -> tuple[set[int], set[int]] | None:
 @contextlib.contextmanager
 def pinned(placement: dict[int, set[int]], restore: set[int]) -> Iterator[None]:
     """Each program (by its supervised pid) and its descendants on its CPUs; back on ``restore`` after."""
-    trees = {root: tree(root) for root in placement}
+    children = child_map()
     try:
         for root, cpus in placement.items():
-            pin(trees[root], cpus)
+            pin(tree(root, children), cpus)
         yield
     finally:
+        children = child_map()  # workers respawned meanwhile were forked pinned: they go back too
         for root in placement:
-            pin(tree(root), restore)
+            pin(tree(root, children), restore)
 
 
 def ratios(through: list[Run], direct: list[Run]) -> list[float]:
@@ -190,12 +185,15 @@ def edge(cluster: Cluster, progress: Progress) -> list[str]:
     everywhere = os.sched_getaffinity(0)
     split = split_cpus(everywhere)
     own = {"direct, own core": direct_url, "HAProxy, own core": plain_url} if split else {}
+    if split:  # the programs' supervised pids: uWSGI's and HAProxy's masters outlive worker recycles
+        node_cpus, lb_cpus = split
+        sup = cluster.supervisor
+        placement = {sup.info(web.name)["pid"]: node_cpus, sup.info(lb.name)["pid"]: lb_cpus}
     runs: dict[str, list[Run]] = {label: [] for label in [*urls, *own]}
     pids = {"haproxy": haproxy_worker_pid(api)}
     syslog = syslog_pid(pids["haproxy"])
     if syslog is not None:
         pids["syslog"] = syslog
-    sup = cluster.supervisor
     stats_sock = cluster.paths.uwsgi_stats_sock(web.name)
     recycles = Recycles(lambda: respawns(stats_sock))
     with progress.step(f"wrk: {web.name} direct vs through HAProxy (others in maint), {ROUNDS} rounds"):
@@ -204,14 +202,12 @@ def edge(cluster: Cluster, progress: Progress) -> list[str]:
         try:
             for _ in range(ROUNDS):
                 for label, url in urls.items():
-                    watched = pids if label != "direct" else {}
+                    watched = pids if label.startswith("HAProxy") else {}
                     runs[label].append(recycles.clean_run(lambda u=url, w=watched: measured(u, w)))
                 if split:
-                    node_cpus, lb_cpus = split
-                    placement = {sup.info(web.name)["pid"]: node_cpus, sup.info(lb.name)["pid"]: lb_cpus}
                     with pinned(placement, everywhere):
                         for label, url in own.items():
-                            watched = pids if label != "direct, own core" else {}
+                            watched = pids if label.startswith("HAProxy") else {}
                             runs[label].append(
                                 recycles.clean_run(lambda u=url, w=watched, c=lb_cpus: measured(u, w, c))
                             )

@@ -12,7 +12,9 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from deploy.clients.procs import child_map
 from deploy.commands.context import Cluster
 from deploy.model.topology import Node
 from deploy.roles.db import postmaster_pid
@@ -77,20 +79,15 @@ def kill_leader(cluster: Cluster) -> tuple[Node, float]:
 
 def postgres_children(cluster: Cluster, node: Node, marker: bytes = b"") -> list[int]:
     """The processes a node's postmaster started whose command line holds ``marker`` (this machine's /proc)."""
-    parents = set(postmaster_pid(cluster.paths, node))
+    children = child_map()
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in (c for p in postmaster_pid(cluster.paths, node) for c in children.get(p, [])):
         try:
-            with open(f"/proc/{entry}/stat") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                cmdline = fh.read()
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid in parents and marker in cmdline:
-            found.append(int(entry))
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue  # exited meanwhile
+        if marker in cmdline:
+            found.append(pid)
     return found
 
 

@@ -79,9 +79,7 @@ def test_status_over_ssh_shows_every_node_healthy(fleet: Cluster) -> None:
     out = fleet_cli("status").stdout
     names = {n.name for n in TOPO}
     # One row per node (the backup and WAL-archive lines after them are not node rows).
-    rows = {
-        line.split()[0]: line for line in out.splitlines()[2:] if line.split() and line.split()[0] in names
-    }
+    rows = {words[0]: line for line in out.splitlines()[2:] if (words := line.split()) and words[0] in names}
     assert set(rows) == names, out
     assert all(" running  ok" in row for row in rows.values()), out
 

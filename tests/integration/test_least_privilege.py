@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
 import pwd
 import uuid
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from deploy.clients.procs import child_map, tree
 from deploy.clients.supervisor import Supervisor
 from deploy.commands.context import Cluster
 from deploy.model.secrets import field_names
@@ -39,32 +39,10 @@ def _uids(pid: int) -> tuple[int, ...]:
     raise AssertionError(f"no Uid line for {pid}")
 
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue  # exited meanwhile
-            ppid = int(stat.rpartition(")")[2].split()[1])
-            tree.setdefault(ppid, []).append(int(entry))
-    return tree
-
-
-def _descendants(pid: int, tree: dict[int, list[int]]) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(tree.get(p, []))
-    return out
-
-
 def test_no_service_process_runs_as_root(cluster: Cluster) -> None:
     """Probe: /proc/<pid>/status of every supervised program and all its descendants (HAProxy workers,
     its rsyslog, nginx workers, uWSGI workers, PostgreSQL backends), and of Patroni's detached postmaster."""
-    tree = _children()
+    children = child_map()
     supervisord = int((cluster.paths.run / "supervisord.pid").read_text())
     assert _uids(supervisord)[0] == 0  # the process manager itself is root: it starts each as its user
     checked = 0
@@ -73,10 +51,10 @@ def test_no_service_process_runs_as_root(cluster: Cluster) -> None:
     users = {p.name: p.user for p in programs(cluster.render_context({}))}
     for name, info in Supervisor(cluster.paths).processes().items():
         assert info["statename"] == "RUNNING", (name, info["statename"])
-        pids = _descendants(info["pid"], tree)
+        pids = tree(info["pid"], children)
         if name in {n.name for n in cluster.topo}:
             node = cluster.topo.node(name)
-            pids += [s for s in role_of(node).strays(cluster.paths, node) for s in _descendants(s, tree)]
+            pids += [s for s in role_of(node).strays(cluster.paths, node) for s in tree(s, children)]
         want = users[name]
         assert want != "root", name
         for pid in pids:

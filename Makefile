@@ -4,15 +4,18 @@ PY := .venv/bin/python
 TOPOLOGY ?= deploy/topologies/local.toml
 DEPLOY := $(PY) -m deploy --topology $(TOPOLOGY)
 
-.PHONY: help install up down clean status logs psql manage test test-unit lint check bench failover
+.PHONY: help install up init secret down clean status logs psql manage test test-unit lint check bench failover
 .PHONY: deploy rollback releases scale backup backups restore-drill tf-check tf-rehearsal
 
 help:
-	@echo "make up       install what is missing, start the local cluster, print the site URL"
+	@echo "make up [APP=path]  install what is missing, start the local cluster serving the Django project"
+	@echo "                    at path (default: the box office example), print the site URL"
+	@echo "make init APP=path  write the project's tiers.toml     make secret NAME=X   set one of its secrets"
 	@echo "make status   every node at a glance        make logs [NODE=web1]   recent log lines"
 	@echo "make down     stop (data kept)              make clean               stop and wipe var/"
 	@echo "make psql NODE=db1                          make test                unit + integration tests"
-	@echo "make deploy [SOURCE=dir]   rolling deploy   make rollback            back to the previous release"
+	@echo "make deploy [APP=dir]      rolling deploy   make rollback            back to the previous release"
+	@echo "make manage ARGS='...'     the project's manage.py on the cluster   make failover [TO=db2]"
 	@echo "make releases                               make scale WEB=n         add/remove web nodes"
 	@echo "make backup [TYPE=diff]    pgBackRest now   make backups             list them"
 	@echo "make restore-drill [TIME=2026-11-30T12:00:00Z]  restore into a scratch node and verify it"
@@ -22,8 +25,18 @@ help:
 install:
 	@bash deploy/bootstrap.sh
 
+# APP=path: serve that Django project (its folder; `init` writes its tiers.toml when it has none).
 up: install
-	@$(DEPLOY) up
+	@$(DEPLOY) up $(if $(APP),--app $(APP))
+
+init: install
+	@[ -n "$(APP)" ] || { echo "usage: make init APP=path/to/project [ARGS='--python 3.12']"; exit 2; }
+	@$(DEPLOY) init $(APP) $(ARGS)
+
+# The project's secrets (tiers.toml [app.secrets]): make secret NAME=STRIPE_API_KEY (asks for the value).
+secret:
+	@[ -n "$(NAME)" ] || { $(DEPLOY) secret list; exit 0; }
+	@$(DEPLOY) secret set $(NAME)
 
 down:
 	@[ -x $(PY) ] && $(DEPLOY) down || true
@@ -45,7 +58,7 @@ manage:
 
 # Zero-downtime operations (docs/OPERATIONS.md). DEPLOY_ARGS passes more options (--boot-limit 2, --allow-breaking).
 deploy:
-	@$(DEPLOY) deploy $(if $(SOURCE),--source $(SOURCE)) $(DEPLOY_ARGS)
+	@$(DEPLOY) deploy $(if $(APP),--app $(APP))$(if $(SOURCE),--app $(SOURCE)) $(DEPLOY_ARGS)
 
 rollback:
 	@$(DEPLOY) rollback $(DEPLOY_ARGS)
@@ -80,8 +93,8 @@ check: install
 	@$(DEPLOY) check
 
 lint: install
-	@.venv/bin/ruff check deploy app tests
-	@.venv/bin/ruff format --check deploy app tests
+	@.venv/bin/ruff check deploy app examples tests
+	@.venv/bin/ruff format --check deploy app examples tests
 
 test-unit: install
 	@.venv/bin/pytest tests/unit -q

@@ -15,6 +15,7 @@ packages=(
   nginx                                # media server
   memcached                            # shared cache
   python3-venv python3-dev build-essential  # the venv, and uWSGI compiles against Python's headers
+  patchelf                             # release envs on a pyenv Python: $ORIGIN-relative RUNPATHs (commands/appenv.py)
   curl wrk procps                      # probes and bounded load runs (make bench)
   iproute2 nftables openssh-server openssh-client  # the rehearsal fleet: namespaces, firewalls, sshd per host
 )

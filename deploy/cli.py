@@ -9,13 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .appcli import add_app_commands, choose_app, init_verb, secret_verb
 from .clients import probes
 from .clients.transport import TransportError
 from .commands import backup, lifecycle, restore_drill, rolling
 from .commands.bench import SECTIONS as BENCH_SECTIONS
 from .commands.bench import run as run_bench
 from .commands.context import Cluster
-from .commands.django_ops import django_env, manage, manage_argv
+from .commands.django_ops import django_env, manage
 from .commands.failover import failover
 from .commands.hosts import HostError
 from .commands.node_install import host_kill, node_install, read_secrets
@@ -28,6 +29,8 @@ from .commands.state import ClusterError
 from .commands.status import status
 from .commands.supervision import SupervisionError
 from .commands.tf_topology import from_terraform
+from .model.app import AppError
+from .model.app import load as load_app
 from .model.defaults import DRAIN_TIMEOUT_S, READY_TIMEOUT_S
 from .model.paths import REPO, StatePaths
 from .model.secrets import Secrets
@@ -49,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="render configs, start every node, wait until ready, print the URL")
     up.add_argument("--no-seed", action="store_true", help="do not load demo data")
+    up.add_argument(
+        "--app", help="the Django project to serve (its folder; default: the one served, or the example)"
+    )
     sub.add_parser("down", help="stop every node (data kept)")
     sub.add_parser("clean", help="stop every node and delete the cluster's state folder")
     sub.add_parser("status", help="every node at a glance")
@@ -118,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     manage.add_argument("args", nargs=argparse.REMAINDER)
     add_operations_commands(sub)
     add_backup_commands(sub)
+    add_app_commands(sub)
     return p
 
 
@@ -173,7 +180,10 @@ def add_operations_commands(sub: argparse._SubParsersAction) -> None:
         )
 
     dep = sub.add_parser("deploy", help="build a release, migrate once, switch web nodes one by one")
-    dep.add_argument("--source", default=str(REPO), help="source tree to release (default: this repository)")
+    dep.add_argument(
+        "--app", "--source", dest="app",
+        help="the Django project to release (its folder; default: the one the cluster serves)",
+    )  # fmt: skip
     dep.add_argument(
         "--allow-breaking", action="store_true", help="run migrations the old release cannot use"
     )
@@ -223,12 +233,13 @@ def operations(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) 
             boot_limit=args.boot_limit, drain_timeout_s=args.drain_timeout, ready_timeout_s=args.ready_timeout
         )
         if args.command == "deploy":
-            version = rolling.deploy(cluster, Path(args.source), options, args.allow_breaking, args.keep)
+            spec = load_app(Path(args.app).resolve() if args.app else cluster.app_source())
+            version = rolling.deploy(cluster, spec, options, args.allow_breaking, args.keep)
             print(f"deployed {version}")
         else:
             version = rolling.rollback(cluster, options)
             print(f"rolled back to {version} (migrations were not reversed)")
-    except (rolling.DeployError, ReleaseError, LockedError, RuntimeError) as exc:
+    except (rolling.DeployError, ReleaseError, LockedError, RuntimeError, AppError) as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -272,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "topology":
         return topology_from_terraform(args.outputs, args.out)
+    if args.command == "init":
+        return init_verb(args)
     try:
         topo = load(args.topology)
     except TopologyError as exc:
@@ -291,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         TransportError,
         probes.WaitTimeout,
         TopologyError,
+        AppError,
+        ReleaseError,
     ) as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1
@@ -317,7 +332,10 @@ def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) ->
         )
     match args.command:
         case "up":
+            choose_app(cluster, args.app)
             lifecycle.up(cluster, seed=not args.no_seed)
+        case "secret":
+            return secret_verb(cluster, args.action, args.name)
         case "down":
             lifecycle.down(cluster)
         case "clean":
@@ -375,8 +393,9 @@ def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) ->
         case "manage":
             extra = args.args[1:] if args.args[:1] == ["--"] else args.args
             env = django_env(cluster, topo.node(args.node) if args.node else None)
-            os.chdir(cluster.paths.app)
-            argv = manage_argv(cluster, extra)
+            release = cluster.live_release()
+            os.chdir(release.app)
+            argv = [str(release.python), "manage.py", *extra]
             os.execve(argv[0], argv, env)
     return 0
 

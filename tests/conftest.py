@@ -62,4 +62,4 @@ def stop_test_cluster(c: Cluster) -> None:
             shutil.copytree(c.paths.log, kept, ignore_dangling_symlinks=True)
         # A failed clean leaves processes behind for the next run (a postmaster once outlived its store):
         # the session reports it as an error instead of hiding it.
-        deploy_cli("clean")
+        deploy_cli("clean", topology=Path(topo.source))

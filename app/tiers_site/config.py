@@ -8,15 +8,12 @@ rendered by deploy/render/django_env.py; this module never imports ``deploy/``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
 from guard.client import Network, parse_networks
-
-APP_DIR = Path(__file__).resolve().parent.parent
 
 PROFILES = ("local", "production")
 
@@ -31,6 +28,8 @@ LOCAL_DEFAULTS: dict[str, str] = {
     "TIERS_RELEASE": "",
     "DJANGO_SECRET_KEY": "",
     "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1,[::1]",
+    # The site's origins as browsers send them (https://name[:port]): CSRF checks of cross-port forms.
+    "DJANGO_CSRF_TRUSTED_ORIGINS": "",
     "DJANGO_DEBUG": "0",
     "DEBUG_HEADERS": "1",
     "DB_NAME": "tiers",
@@ -331,8 +330,34 @@ def logging_config(level: str) -> dict[str, Any]:
     }
 
 
-def build(environ: Mapping[str, str]) -> dict[str, Any]:
-    """All Django settings for one node, from its environment."""
+# The integration's apps, added to the project's INSTALLED_APPS (each once). tiers_site brings the
+# release_setup and tasks_worker commands; storages the S3 backends.
+INTEGRATION_APPS = ("storages", "dbrouter", "health", "guard", "tiers_site")
+AUTH_MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+THROTTLED_BACKEND = "guard.backends.ThrottledModelBackend"
+SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"
+AUTHENTICATION = "django.contrib.auth.middleware.AuthenticationMiddleware"
+SECURITY = "django.middleware.security.SecurityMiddleware"
+
+# The keys the layer sets that a project may keep as its own (tiers.toml `keep`, TIERS_KEEP_SETTINGS);
+# docs/APPS.md says what each costs. The TIERS_*, DBROUTER and throttle keys are the integration's own.
+OPTIONAL_KEYS = (
+    "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "DATABASES", "DATABASE_ROUTERS",
+    "CACHES", "SESSION_ENGINE", "STORAGES", "MEDIA_URL", "STATIC_URL", "LOGGING", "EMAIL",
+    "INSTALLED_APPS", "MIDDLEWARE", "AUTHENTICATION_BACKENDS", "SECURE_PROXY_SSL_HEADER", "SECURE", "TASKS",
+)  # fmt: skip
+# Keys that several settings share an opt-out under (`keep = ["EMAIL"]` keeps every EMAIL_* of the project).
+GROUPS = {
+    "EMAIL": ("EMAIL_BACKEND", "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD",
+              "EMAIL_USE_TLS", "EMAIL_TIMEOUT", "DEFAULT_FROM_EMAIL"),
+    "SECURE": ("SECURE_SSL_REDIRECT", "SECURE_REDIRECT_EXEMPT", "SECURE_HSTS_SECONDS",
+               "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD", "SESSION_COOKIE_SECURE",
+               "CSRF_COOKIE_SECURE"),
+}  # fmt: skip
+
+
+def cluster_settings(environ: Mapping[str, str]) -> dict[str, Any]:
+    """What the cluster decides for one node, from its environment (the project's settings aside)."""
     env = {**LOCAL_DEFAULTS, **{k: v for k, v in environ.items() if k in LOCAL_DEFAULTS}}
     profile = env["TIERS_PROFILE"].strip()
     if profile not in PROFILES:
@@ -356,6 +381,10 @@ def build(environ: Mapping[str, str]) -> dict[str, Any]:
     allowed_hosts = parse_list(env["DJANGO_ALLOWED_HOSTS"])
     if production and not allowed_hosts:
         raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS is empty: production needs the site's host names")
+    origins = parse_list(env["DJANGO_CSRF_TRUSTED_ORIGINS"])
+    for origin in origins:
+        if urlsplit(origin).scheme not in ("http", "https") or not urlsplit(origin).netloc:
+            raise ImproperlyConfigured(f"DJANGO_CSRF_TRUSTED_ORIGINS: {origin!r} is not scheme://host[:port]")
 
     connect_timeout = parse_int("DB_CONNECT_TIMEOUT", env["DB_CONNECT_TIMEOUT"], minimum=1)
     primary_host = env["DB_PRIMARY_HOST"]
@@ -367,68 +396,16 @@ def build(environ: Mapping[str, str]) -> dict[str, Any]:
     for name, host, port, dbname in read_nodes:
         databases[name] = database(env, host, port, node, True, connect_timeout, engine, dbname)
 
-    middleware = [
-        # First, so every response (redirects and errors included) carries X-Request-ID/X-Served-By.
-        "health.middleware.RequestContextMiddleware",
-        "django.middleware.security.SecurityMiddleware",
-        # Before sessions: a refused /admin/ request costs no session or database work.
-        "guard.middleware.AdminAllowlistMiddleware",
-        "django.contrib.sessions.middleware.SessionMiddleware",
-        "django.middleware.common.CommonMiddleware",
-        "django.middleware.csrf.CsrfViewMiddleware",
-        "django.contrib.auth.middleware.AuthenticationMiddleware",
-        "dbrouter.middleware.RoutingMiddleware",
-        "django.contrib.messages.middleware.MessageMiddleware",
-        "django.middleware.clickjacking.XFrameOptionsMiddleware",
-        # A throttled login (raised inside authenticate()) -> 429 with Retry-After.
-        "guard.middleware.LoginThrottleMiddleware",
-        # Last, so its process_exception sees view exceptions first: primary down -> read-only 503.
-        "health.middleware.ReadOnlyMiddleware",
-    ]
-
     settings: dict[str, Any] = {
         "TIERS_PROFILE": profile,
         "TIERS_CLUSTER": env["TIERS_CLUSTER"],
         "TIERS_NODE_NAME": node,
         "TIERS_RELEASE": env["TIERS_RELEASE"].strip() or "dev",
-        "BASE_DIR": APP_DIR,
         "SECRET_KEY": secret_key,
         "DEBUG": debug,
         "DEBUG_HEADERS": parse_bool("DEBUG_HEADERS", env["DEBUG_HEADERS"]),
         "ALLOWED_HOSTS": allowed_hosts,
-        "INSTALLED_APPS": [
-            "django.contrib.admin",
-            "django.contrib.auth",
-            "django.contrib.contenttypes",
-            "django.contrib.sessions",
-            "django.contrib.messages",
-            "django.contrib.staticfiles",
-            "storages",
-            "django_tasks",
-            "django_tasks_db",
-            "dbrouter",
-            "health",
-            "guard",
-            "boxoffice",
-        ],
-        "MIDDLEWARE": middleware,
-        "ROOT_URLCONF": "tiers_site.urls",
-        "WSGI_APPLICATION": "tiers_site.wsgi.application",
-        "TEMPLATES": [
-            {
-                "BACKEND": "django.template.backends.django.DjangoTemplates",
-                "DIRS": [],
-                "APP_DIRS": True,
-                "OPTIONS": {
-                    "context_processors": [
-                        "django.template.context_processors.request",
-                        "django.contrib.auth.context_processors.auth",
-                        "django.contrib.messages.context_processors.messages",
-                        "boxoffice.context.site",
-                    ]
-                },
-            }
-        ],
+        "CSRF_TRUSTED_ORIGINS": origins,
         "DATABASES": databases,
         "DATABASE_ROUTERS": ["dbrouter.router.ReplicaRouter"],
         "DBROUTER": {
@@ -441,13 +418,10 @@ def build(environ: Mapping[str, str]) -> dict[str, Any]:
             # The task queue is claimed with SELECT ... FOR UPDATE and polled by workers: primary only.
             "PRIMARY_MODELS": ["django_tasks_db.dbtaskresult"],
         },
-        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
         "CACHES": caches(env),
         # Sessions are written to the DB and read from memcached first: a lost cache node costs a query,
         # not a logout. The cache holds signed JSON under a hash of the session key (tiers_site.sessions).
         "SESSION_ENGINE": "tiers_site.sessions",
-        # Every login goes through the throttle (guard.throttle), per username and per client address.
-        "AUTHENTICATION_BACKENDS": ["guard.backends.ThrottledModelBackend"],
         "LOGIN_THROTTLE": {
             "per_username": parse_int("LOGIN_FAILURES_PER_USERNAME", env["LOGIN_FAILURES_PER_USERNAME"], 1),
             "per_address": parse_int("LOGIN_FAILURES_PER_ADDRESS", env["LOGIN_FAILURES_PER_ADDRESS"], 1),
@@ -455,31 +429,11 @@ def build(environ: Mapping[str, str]) -> dict[str, Any]:
         },
         "TRUSTED_PROXIES": networks("TRUSTED_PROXIES", env["TRUSTED_PROXIES"]),
         "ADMIN_ALLOWED_NETWORKS": networks("ADMIN_ALLOWED_NETWORKS", env["ADMIN_ALLOWED_NETWORKS"]),
-        "SESSION_COOKIE_AGE": 14 * 24 * 3600,
         "STORAGES": storages(env),
-        "TASKS": tasks(),
-        # Order confirmations are sent by the worker: locally to its own log (docs/MEDIA.md), SMTP in
-        # production (the console backend is a system check error there: guard.checks).
         **email(env),
         "MEDIA_URL": env["MEDIA_URL"],
         "STATIC_URL": env["STATIC_URL"],
-        "FILE_UPLOAD_MAX_MEMORY_SIZE": 5 * 1024 * 1024,
-        "DATA_UPLOAD_MAX_MEMORY_SIZE": 5 * 1024 * 1024,
-        "LOGIN_URL": "login",
-        "LOGIN_REDIRECT_URL": "event-list",
-        "LOGOUT_REDIRECT_URL": "event-list",
-        "CSRF_FAILURE_VIEW": "boxoffice.api.csrf_failure",
-        "LANGUAGE_CODE": "en-us",
-        "TIME_ZONE": "UTC",
-        "USE_I18N": False,
-        "USE_TZ": True,
-        "AUTH_PASSWORD_VALIDATORS": [
-            {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-            {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-        ],
         "LOGGING": logging_config(env["LOG_LEVEL"].upper()),
-        "SECURE_CONTENT_TYPE_NOSNIFF": True,
-        "X_FRAME_OPTIONS": "DENY",
         # TLS ends at the load balancer, which drops a client's X-Forwarded-Proto and sets its own (both
         # profiles: locally the site answers HTTPS on the LB too). Web nodes take traffic from the LB only.
         "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
@@ -498,3 +452,72 @@ def build(environ: Mapping[str, str]) -> dict[str, Any]:
             }
         )
     return settings
+
+
+def with_integration_middleware(middleware: list[str]) -> list[str]:
+    """The project's MIDDLEWARE with the integration's in the places it needs (each once)."""
+    ours = {
+        "health.middleware.RequestContextMiddleware", "health.endpoints.HealthEndpointsMiddleware",
+        "guard.middleware.AdminAllowlistMiddleware", "dbrouter.middleware.RoutingMiddleware",
+        "guard.middleware.LoginThrottleMiddleware", "health.middleware.ReadOnlyMiddleware",
+    }  # fmt: skip
+    out = [m for m in middleware if m not in ours]
+
+    def after(anchor: str, name: str, fallback: int) -> None:
+        out.insert(out.index(anchor) + 1 if anchor in out else fallback, name)
+
+    # Before sessions: a refused /admin/ request costs no session or database work.
+    out.insert(out.index(SESSIONS) if SESSIONS in out else 0, "guard.middleware.AdminAllowlistMiddleware")
+    # After the session and the user are known: read-your-writes needs the session's last commit LSN.
+    after(
+        AUTHENTICATION if AUTHENTICATION in out else SESSIONS,
+        "dbrouter.middleware.RoutingMiddleware",
+        len(out),
+    )
+    # A throttled login (raised inside authenticate()) -> 429 with Retry-After.
+    out.append("guard.middleware.LoginThrottleMiddleware")
+    # Last, so its process_exception sees view exceptions first: primary down -> read-only 503.
+    out.append("health.middleware.ReadOnlyMiddleware")
+    # First, so every response (redirects and errors included) carries X-Request-ID/X-Served-By; then the
+    # LB's probes, answered before any other middleware (no session, host or database work).
+    return ["health.middleware.RequestContextMiddleware", "health.endpoints.HealthEndpointsMiddleware", *out]
+
+
+def parse_keep(value: str) -> frozenset[str]:
+    keep = frozenset(parse_list(value))
+    unknown = sorted(keep - set(OPTIONAL_KEYS))
+    if unknown:
+        raise ImproperlyConfigured(
+            f"TIERS_KEEP_SETTINGS (tiers.toml keep): {', '.join(unknown)} is not a setting the Tiers layer sets; "
+            f"it keeps one of: {', '.join(OPTIONAL_KEYS)}"
+        )
+    return keep
+
+
+def layer(project: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """The project's settings with the cluster's on top: what a Tiers app node runs.
+
+    ``project`` holds the project's own upper-case settings. Every key in :data:`OPTIONAL_KEYS` that the
+    project lists in ``TIERS_KEEP_SETTINGS`` stays the project's; the rest is the cluster's.
+    """
+    keep = parse_keep(environ.get("TIERS_KEEP_SETTINGS", ""))
+    cluster = cluster_settings(environ)
+    kept = {k for group in keep for k in GROUPS.get(group, (group,))}
+    out = dict(project)
+    out.update({k: v for k, v in cluster.items() if k not in kept})
+    installed = list(project.get("INSTALLED_APPS", []))
+    if "INSTALLED_APPS" not in keep:
+        out["INSTALLED_APPS"] = [*installed, *(a for a in INTEGRATION_APPS if a not in installed)]
+    if "MIDDLEWARE" not in keep:
+        out["MIDDLEWARE"] = with_integration_middleware(list(project.get("MIDDLEWARE", [])))
+    if "AUTHENTICATION_BACKENDS" not in keep:
+        # Every login goes through the throttle (guard.throttle), per username and per client address.
+        backends = list(project.get("AUTHENTICATION_BACKENDS", [AUTH_MODEL_BACKEND]))
+        out["AUTHENTICATION_BACKENDS"] = [
+            THROTTLED_BACKEND if b == AUTH_MODEL_BACKEND else b for b in backends
+        ]
+    if "TASKS" not in keep and "django_tasks_db" in installed:
+        out["TASKS"] = tasks()
+    if "DEBUG" in keep and cluster["TIERS_PROFILE"] == "production" and project.get("DEBUG"):
+        raise ImproperlyConfigured('keep = ["DEBUG"] with DEBUG = True is refused by the production profile')
+    return out

@@ -239,8 +239,8 @@ class Fleet:
     def releases_dir(self, node: Node) -> Path:
         return releases_dir(self.host_paths(node).root)
 
-    def release_app(self, node: Node, version: str) -> Path:
-        return self.releases_dir(node) / version / "app"
+    def release_on(self, node: Node, release: Release) -> Release:
+        return release.at(self.releases_dir(node) / release.version)
 
     def ship(self, node: Node, release: Release) -> None:
         tar = ["tar", "-C", str(release.path.parent), "-cf", "-", release.version]
@@ -313,7 +313,7 @@ class Fleet:
                     ssh.connect()  # raises the reason, naming the host and the fix; nothing was installed
         web = [n.name for n in self.topo.by_role("web")]
         with progress.step("making sure the web nodes run a release"):
-            live = ensure_initial(self.cluster.releases, web, REPO, REPO / ".venv" / "bin" / "python")
+            live = ensure_initial(self.cluster.releases, web, self.cluster.app_spec(), log=progress.say)
         progress.say(f"live release {live}")
         with progress.step("node-install on every host (its release, configs, its own supervisord)"):
             self.install_running(self.topo)

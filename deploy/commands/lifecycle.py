@@ -95,19 +95,23 @@ def _start_database(cluster: Cluster, progress: Progress, fresh: bool) -> None:
 
 
 def _django_setup(cluster: Cluster, progress: Progress, seed: bool) -> None:
-    with progress.step("running migrations on the primary"):
-        # With the working tree's code, as workers and `manage` run it; `deploy` is the guarded path.
+    release = cluster.live_release()
+    spec = release.spec
+    with progress.step(f"running {spec.name}'s migrations on the primary"):
+        # With the live release, as workers and `manage` run it; `deploy` is the guarded path.
         django_ops.manage(cluster, ["migrate", "--noinput"], quiet=True)
     stamp = cluster.paths.root / "static.stamp"
-    fingerprint = django_ops.static_fingerprint(cluster)
-    if not stamp.exists() or stamp.read_text() != fingerprint:
+    fingerprint = str(release.meta.get("static_sha256", ""))
+    if not spec.static:
+        progress.say("static files: off in tiers.toml")
+    elif not stamp.exists() or stamp.read_text() != fingerprint:
         with progress.step("collecting static files into S3"):
             django_ops.manage(cluster, ["collectstatic", "--noinput"], quiet=True)
             stamp.write_text(fingerprint)
     else:
         progress.say("static files unchanged since the last collectstatic: skipped")
-    if seed and cluster.topo.cluster.profile == "local" and django_ops.has_command(cluster, "seed_demo"):
-        with progress.step("seeding demo data"):
+    if seed and cluster.topo.cluster.profile == "local" and django_ops.has_command(release, "seed_demo"):
+        with progress.step("seeding demo data (the project's seed_demo command)"):
             django_ops.manage(cluster, ["seed_demo"], quiet=True)
 
 
@@ -127,7 +131,9 @@ def _say_where(cluster: Cluster, progress: Progress) -> None:
     print(
         f"  Media:         https://{media.address}:{media.opt('https_port')}/  and  http://{media.address}:{media.port}/"
     )
-    if local:
+    release = cluster.live_release()
+    print(f"  App:           {release.spec.name} ({release.spec.source}), release {release.version}")
+    if local and django_ops.has_command(release, "seed_demo"):
         print("  Demo buyers:   demo / demo, demo2 / demo2   (organizer: organizer / organizer at /admin/)")
     print("  Status:        make status    Logs: make logs    Stop: make down\n")
 

@@ -84,10 +84,10 @@ def release_context(paths: StatePaths, node: Node, version: str) -> dict:
     if not version:
         return {}
     try:
-        app = ReleaseStore(paths.root, paths.repo / "pyproject.toml").get(version).app
+        release = ReleaseStore(paths.root).get(version)
     except ReleaseError as exc:
         raise ClusterError(f"{exc}: ship it to this host first (`deploy` does)") from None
-    return {"node_releases": {node.name: (app, version)}, "worker_release": (app, version)}
+    return {"node_releases": {node.name: release}, "worker_release": release}
 
 
 def node_files_for_host(

@@ -61,12 +61,15 @@ class Loopback:
         hosts.remove_leftovers(paths, topo)
         web_names = [n.name for n in topo.by_role("web")]
         with progress.step("making sure the web nodes run a release"):
-            # The first `up` builds one from the working tree; later ones keep what nodes run
+            # The first `up` builds one from the project; later ones keep what nodes run
             # (code changes ship with `deploy`).
-            live = ensure_initial(cluster.releases, web_names, paths.repo, paths.venv / "bin" / "python")
+            spec = cluster.app_spec()
+            live = ensure_initial(cluster.releases, web_names, spec, log=progress.say)
         progress.say(f"live release {live}")
-        if differs_from(cluster.releases, live, paths.repo):
-            progress.say("note: app/ changed since that release; `make deploy` ships it (up keeps releases)")
+        if differs_from(cluster.releases, live, spec):
+            progress.say(
+                f"note: {spec.source} changed since that release; `make deploy` ships it (up keeps releases)"
+            )
         with progress.step("certificates (the cluster's local CA issues what no file provides)"):
             # A reissued certificate is taken like a changed config (HAProxy and nginx reload on a signal).
             renewed = pki.ensure_certificates(topo, paths)
@@ -78,8 +81,9 @@ class Loopback:
     def kill(self, node: Node) -> None:
         supervision.kill(self.cluster.supervisor, self.cluster.paths, node)
 
-    def release_app(self, node: Node, version: str) -> Path:
-        return self.cluster.releases.get(version).app
+    def release_on(self, node: Node, release: Release) -> Release:
+        """Every node of this machine runs releases from the one store."""
+        return release
 
     def ship(self, node: Node, release: Release) -> None:
         """Every node of this machine runs releases from the one store: nothing to copy."""
@@ -90,7 +94,7 @@ class Loopback:
     def switch(self, node: Node, release: Release) -> None:
         """Render the node's config on ``release`` and restart its program."""
         cluster = self.cluster
-        wanted = {**cluster.node_releases(), node.name: (release.app, release.version)}
+        wanted = {**cluster.node_releases(), node.name: release}
         for cf in node_files(cluster.render_context(wanted), node):
             hosts.write_if_changed(cf)
         sup = cluster.supervisor
@@ -119,11 +123,11 @@ class Loopback:
         cluster = self.cluster
         changed_files = hosts.write_files(render_all(cluster.render_context()))
         changed = set(cluster.supervisor.update())
-        names = {n.name for n in followers}
-        for name in sorted((changed_files & names) - changed):
+        # The followers' configs name the live release; the LB's holds the project's URL classes.
+        for name in sorted(changed_files - changed):
             supervision.apply_change(cluster.supervisor, cluster.paths, cluster.topo.node(name))
             changed.add(name)
-        supervision.wait_ready(self, [n for n in followers if n.name in changed])
+        supervision.wait_ready(self, [n for n in cluster.topo if n.name in changed])
         return sorted(changed)
 
     def teardown(self, progress: Progress) -> None:

@@ -17,6 +17,7 @@ from ..model.secrets import Secrets
 from ..model.topology import Topology
 from ..render.django_env import web_environment
 from ..render.patroni import app_verifier
+from .releases import ReleaseError, ReleaseStore
 from .state import ClusterError
 
 
@@ -45,14 +46,12 @@ def release_setup(
         argv = app_role_on_managed_argv(topo, admin_user, paths.repo, app_verifier(topo, secrets))
         env = {**os.environ, "PGPASSWORD": secrets.db_superuser_password, "PGSSLMODE": "require"}
         _run(argv, env, "creating the application role and database")
-    env = {**os.environ, **web_environment(topo, node, paths, secrets), "PYTHONPATH": str(paths.app)}
-    argv = [
-        str(paths.venv / "bin" / "python"),
-        str(paths.app / "manage.py"),
-        "release_setup",
-        "--release",
-        release,
-    ]
+    try:
+        built = ReleaseStore(paths.root).get(release)
+    except ReleaseError as exc:
+        raise ClusterError(f"{exc}: put the release on this host first") from None
+    env = {**os.environ, **web_environment(topo, node, paths, secrets, built)}
+    argv = [str(built.python), str(built.app / "manage.py"), "release_setup", "--release", release]
     _run(argv, env, "migrations and collectstatic")
 
 

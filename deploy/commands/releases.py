@@ -1,14 +1,15 @@
-"""Immutable releases of the application and which one each web node runs.
+"""Immutable releases of a project and which one each app node runs.
 
-A release is a folder ``var/<cluster>/releases/<version>/`` holding a copy of ``app/``
-(byte-compiled, then made read-only) and ``release.json`` (version, source, git commit,
-the app tree's hash and the hash of the ``pyproject.toml`` its dependencies come from).
+A release is a folder ``var/<cluster>/releases/<version>/`` holding::
 
-Dependencies: every release runs on the shared ``.venv``. A release records the hash of the
-``pyproject.toml`` next to its source; building (or switching to) a release whose hash differs
-from the one the shared venv was installed from is refused with a clear message: a dependency
-change is installed first (``make install``), then deployed. A per-release venv would make every
-deploy pay a full ``pip install`` on a 2-core box; refusing is explicit and cheap.
+    app/          the project's code (the folder with manage.py and tiers.toml), byte-compiled
+    tiers/        the Tiers Django integration (this repository's app/: router, health, settings layer...)
+    venv/         a Python environment: the project's Python with its requirements and the integration's
+    release.json  version, source, git commit, tree hashes, the env's key and the project's declaration
+
+and is read-only once built. The environment is built once per (Python, requirements) in a shared cache
+(deploy/commands/appenv.py) and copied into the release with hard links: a release with unchanged
+requirements builds in seconds, and every release still carries all it runs (hosts receive it whole).
 
 Which release a node runs lives in ``releases/current.json``::
 
@@ -19,9 +20,8 @@ finished a deploy (or rollback), oldest first; its last entry is the live releas
 before it is what ``rollback`` goes back to. ``prune`` keeps the newest N releases and never
 deletes one a node runs or the last two of ``history``.
 
-Version names: ``<git sha7>-<UTC time>`` for a clean git tree, ``<git sha7>.d<tree hash6>-<time>``
-when ``app/`` or ``pyproject.toml`` has uncommitted changes, ``h<tree hash10>-<time>`` for a
-source that is not a git tree (``deploy --source DIR``).
+Version names: ``<git sha7>-<UTC time>`` for a project at a clean git commit, ``<git sha7>.d<tree hash6>-<time>``
+when it has uncommitted changes, ``h<tree hash10>-<time>`` for a project outside git.
 """
 
 from __future__ import annotations
@@ -35,32 +35,28 @@ import stat
 import subprocess
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-# What a release copies from its source tree and what it leaves out.
-RUNTIME_DIRS = ("app",)
-IGNORED = ("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", ".ruff_cache")
+from ..model.app import AppSpec
+from ..model.paths import REPO
+from ..model.release import Release
+from . import appenv
+
+# What a release leaves out of a project: caches, version control, local environments and state, and
+# `.env` files (secrets reach app nodes from the cluster's secret store, never from the code).
+IGNORED = ("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".tox", ".nox",
+           ".git", ".hg", ".venv", "venv", "node_modules", "*.sqlite3", ".env", "var")  # fmt: skip
+_IGNORED_DIRS = frozenset(p for p in IGNORED if "*" not in p)
+# The integration: the Django packages of this repository's app/ folder, installed into every release.
+INTEGRATION = REPO / "app"
+INTEGRATION_REQUIREMENTS = INTEGRATION / "requirements.txt"
+# Where built environments are kept, shared by every cluster of this checkout (keyed by their inputs).
+ENV_CACHE = REPO / "var" / "envs"
 DEFAULT_KEEP = 5
 
 
 class ReleaseError(RuntimeError):
     """A release cannot be built, found or used; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class Release:
-    version: str
-    path: Path
-    meta: dict = field(default_factory=dict, hash=False, compare=False)
-
-    @property
-    def app(self) -> Path:
-        return self.path / "app"
-
-    @property
-    def pyproject_sha256(self) -> str:
-        return str(self.meta.get("pyproject_sha256", ""))
 
 
 # ------------------------------------------------------------------ pure helpers
@@ -74,12 +70,11 @@ def version_name(git_sha: str | None, dirty: bool, tree_hash: str, when: float) 
     return f"h{tree_hash[:10]}-{stamp}"
 
 
-def tree_hash(root: Path, dirs: Iterable[str] = RUNTIME_DIRS) -> str:
-    """sha256 over the relative paths and contents of every runtime file (caches ignored)."""
+def tree_hash(*roots: Path) -> str:
+    """sha256 over the relative paths and contents of every file a release copies from ``roots``."""
     h = hashlib.sha256()
-    for d in dirs:
-        base = root / d
-        for path in sorted(p for p in base.rglob("*") if p.is_file() and not _ignored(p)):
+    for root in roots:
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and not _ignored(p.relative_to(root))):
             h.update(str(path.relative_to(root)).encode() + b"\0")
             h.update(path.read_bytes() + b"\0")
     return h.hexdigest()
@@ -94,13 +89,17 @@ def static_hash(app: Path) -> str:
     return h.hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+def integration_requirements() -> list[str]:
+    """The integration's requirement lines (app/requirements.txt, comments left out)."""
+    lines = (line.split("#", 1)[0].strip() for line in INTEGRATION_REQUIREMENTS.read_text().splitlines())
+    return [line for line in lines if line]
 
 
-def _ignored(path: Path) -> bool:
-    return any(part in ("__pycache__", ".pytest_cache", ".ruff_cache") for part in path.parts) or (
-        path.suffix in (".pyc", ".pyo")
+def _ignored(relative: Path) -> bool:
+    return any(part in _IGNORED_DIRS for part in relative.parts) or relative.suffix in (
+        ".pyc",
+        ".pyo",
+        ".sqlite3",
     )
 
 
@@ -126,11 +125,10 @@ def previous_version(history: list[str]) -> str | None:
 class ReleaseStore:
     """Releases and per-node pointers of one cluster (``<state root>/releases``)."""
 
-    def __init__(self, state_root: Path, venv_pyproject: Path) -> None:
+    def __init__(self, state_root: Path, env_cache: Path = ENV_CACHE) -> None:
         self.root = releases_dir(state_root)
         self.pointer_file = self.root / "current.json"
-        # The pyproject.toml the shared venv was installed from (the repository's).
-        self.venv_pyproject = venv_pyproject
+        self.env_cache = env_cache
 
     # -- pointers
     def load_state(self) -> dict:
@@ -203,29 +201,23 @@ class ReleaseStore:
     def versions_unchecked(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir()) if self.root.exists() else []
 
-    def check_dependencies(self, release: Release) -> None:
-        """Refuse a release whose dependencies are not the ones installed in the shared venv."""
-        installed = file_sha256(self.venv_pyproject)
-        if release.pyproject_sha256 and release.pyproject_sha256 != installed:
-            raise ReleaseError(
-                f"release {release.version} was built from a pyproject.toml (sha256 "
-                f"{release.pyproject_sha256[:12]}) that differs from the one the shared venv was installed "
-                f"from ({installed[:12]}, {self.venv_pyproject}). Releases share one venv: install the new "
-                f"dependencies first (update pyproject.toml, `make install`), then deploy."
-            )
+    def build(self, spec: AppSpec, now: float | None = None, log=print) -> Release:
+        """A new immutable release of ``spec``'s project: its code, the integration and its environment.
 
-    def build(self, source: Path, python: Path, now: float | None = None) -> Release:
-        """Copy ``source``'s runtime folders into a new immutable release and return it."""
-        source = source.resolve()
-        if not (source / "app" / "manage.py").exists():
-            raise ReleaseError(f"{source} is not a Tiers source tree (no app/manage.py)")
-        pyproject = source / "pyproject.toml"
-        if not pyproject.exists():
-            pyproject = self.venv_pyproject
-        digest = tree_hash(source)
+        Fails (:class:`ReleaseError`, nothing left behind) when the environment cannot be built: a Python
+        the machine lacks, requirements that do not install, a project module shadowing the integration's.
+        """
+        source = spec.source
+        _refuse_shadowing(source)
+        try:
+            env = appenv.ensure_env(self.env_cache, spec.python, spec.requirements_path,
+                                    integration_requirements(), log=log)  # fmt: skip
+        except appenv.EnvError as exc:
+            raise ReleaseError(f"the environment of {spec.name} could not be built: {exc}") from None
+        digest = tree_hash(source, INTEGRATION)
         git_sha, dirty = _git_state(source)
         when = time.time() if now is None else now
-        version = version_name(git_sha, dirty, digest + file_sha256(pyproject), when)
+        version = version_name(git_sha, dirty, digest + env.name, when)
         path = self.root / version
         n = 1
         while path.exists():
@@ -240,37 +232,43 @@ class ReleaseStore:
             "git_sha": git_sha or "",
             "dirty": dirty,
             "app_tree_sha256": digest,
-            "pyproject_sha256": file_sha256(pyproject),
-            # collectstatic runs only when this changes between the live release and the new one.
-            "static_sha256": static_hash(source / "app"),
+            "env": env.name,
+            # collectstatic runs only when this changes between the live release and the new one: the
+            # project's static folders, and the installed apps' (the env: Django's admin, Wagtail's...).
+            "static_sha256": hashlib.sha256(f"{static_hash(source)}\0{env.name}".encode()).hexdigest(),
+            "app": spec.to_dict(),
         }
-        release = Release(version, path, meta)
-        self.check_dependencies(release)
         tmp = self.root / f".building-{version}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        for d in RUNTIME_DIRS:
-            shutil.copytree(source / d, tmp / d, ignore=shutil.ignore_patterns(*IGNORED), symlinks=True)
-        # Byte-compile now: the release is read-only afterwards, so nothing can write caches into it.
-        out = subprocess.run(
-            [str(python), "-m", "compileall", "-q", str(tmp / "app")], capture_output=True, text=True
-        )
-        if out.returncode != 0:
+        try:
+            shutil.copytree(source, tmp / "app", ignore=shutil.ignore_patterns(*IGNORED), symlinks=True)
+            shutil.copytree(INTEGRATION, tmp / "tiers", ignore=shutil.ignore_patterns(*IGNORED))
+            appenv.copy_env(env, tmp / "venv")
+            # Byte-compile now with the release's own Python: the release is read-only afterwards.
+            out = subprocess.run(
+                [str(tmp / "venv" / "bin" / "python"), "-m", "compileall", "-q", str(tmp / "app"), str(tmp / "tiers")],
+                capture_output=True, text=True,
+            )  # fmt: skip
+            if out.returncode != 0:
+                raise ReleaseError(
+                    f"byte-compiling the release failed (syntax error?):\n{out.stdout[-2000:]}"
+                )
+            (tmp / "release.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+            _make_read_only(tmp)
+            os.rename(tmp, path)
+        except BaseException:
+            _make_writable(tmp)
             shutil.rmtree(tmp, ignore_errors=True)
-            raise ReleaseError(f"byte-compiling the release failed (syntax error?):\n{out.stdout[-2000:]}")
-        (tmp / "release.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        _make_read_only(tmp)
-        os.rename(tmp, path)
-        return release
+            raise
+        return Release(version, path, meta)
 
-    def find_same(self, source: Path) -> Release | None:
-        """An existing release with exactly ``source``'s app tree and dependencies (no rebuild needed)."""
-        digest = tree_hash(source.resolve())
-        pyproject = source / "pyproject.toml"
-        dep = file_sha256(pyproject if pyproject.exists() else self.venv_pyproject)
+    def find_same(self, spec: AppSpec) -> Release | None:
+        """An existing release of exactly ``spec``'s code, declaration and requirements (no rebuild needed)."""
+        digest = tree_hash(spec.source, INTEGRATION)
         for version in reversed(self.versions()):
             meta = self.get(version).meta
-            if meta.get("app_tree_sha256") == digest and meta.get("pyproject_sha256") == dep:
+            if meta.get("app_tree_sha256") == digest and meta.get("app") == spec.to_dict():
                 return self.get(version)
         return None
 
@@ -287,28 +285,44 @@ class ReleaseStore:
 
 
 def _git_state(source: Path) -> tuple[str | None, bool]:
-    """(HEAD sha, dirty?) when ``source`` is the top of a git work tree, else (None, False)."""
+    """(HEAD sha, dirty?) when ``source`` lies in a git work tree (dirty: changes under it), else (None, False)."""
     try:
-        top = subprocess.run(
-            ["git", "-C", str(source), "rev-parse", "--show-toplevel", "HEAD"],
+        head = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        if head.returncode != 0:
+            return None, False
+        status = subprocess.run(
+            ["git", "-C", str(source), "status", "--porcelain", "--", "."],
             capture_output=True, text=True, timeout=10,
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None, False
-    lines = top.stdout.split()
-    if top.returncode != 0 or len(lines) < 2 or Path(lines[0]).resolve() != source:
-        return None, False
-    status = subprocess.run(
-        ["git", "-C", str(source), "status", "--porcelain", "--", *RUNTIME_DIRS, "pyproject.toml"],
-        capture_output=True, text=True, timeout=10,
-    )  # fmt: skip
-    return lines[1], bool(status.stdout.strip())
+    return head.stdout.strip(), bool(status.stdout.strip())
+
+
+# Top-level names of the integration's packages: a project module of the same name would shadow one.
+def integration_packages() -> list[str]:
+    return sorted(p.name for p in INTEGRATION.iterdir() if (p / "__init__.py").exists())
+
+
+def _refuse_shadowing(source: Path) -> None:
+    clash = [n for n in integration_packages() if (source / n).exists() or (source / f"{n}.py").exists()]
+    if clash:
+        raise ReleaseError(
+            f"{source} has top-level module(s) named like the Tiers integration's packages: {', '.join(clash)} "
+            f"(the integration's: {', '.join(integration_packages())}). Rename the project's module(s)."
+        )
 
 
 def _make_read_only(root: Path) -> None:
+    """Clear every write bit under ``root``. Symlinks are left alone: chmod would follow them out of the
+    release (the env's ``bin/python`` -> ``/usr/bin/python3.X``)."""
     for dirpath, _dirnames, filenames in os.walk(root):
         for name in filenames:
             p = Path(dirpath) / name
+            if p.is_symlink():
+                continue
             with contextlib.suppress(OSError):
                 p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
     for dirpath, _dirnames, _filenames in os.walk(root, topdown=False):
@@ -317,45 +331,48 @@ def _make_read_only(root: Path) -> None:
 
 
 def _make_writable(root: Path) -> None:
-    for dirpath, _dirnames, filenames in os.walk(root):
+    """Make ``root`` deletable: its folders writable. Files are left as they are: removing one needs only
+    its folder's write bit, and the env's files are hard links shared with the env cache and every other
+    release built from it (a chmod would strip the live release's execute bits), or symlinks out of it."""
+    for dirpath, _dirnames, _filenames in os.walk(root):
         Path(dirpath).chmod(0o755)
-        for name in filenames:
-            with contextlib.suppress(OSError):
-                (Path(dirpath) / name).chmod(0o644)
 
 
 # ------------------------------------------------------------------ what `up` uses
-def ensure_initial(store: ReleaseStore, web_nodes: Iterable[str], source: Path, python: Path) -> str:
-    """Make sure a live release exists (built from ``source`` the first time) and every web node
-    has a pointer (new nodes get the live release). Returns the live version."""
+def ensure_initial(store: ReleaseStore, app_nodes: Iterable[str], spec: AppSpec, log=print) -> str:
+    """Make sure a live release exists (built from ``spec`` the first time) and every app node has a
+    pointer (new nodes get the live release). Returns the live version."""
     live = store.live()
     if live is None:
-        release = store.find_same(source) or store.build(source, python)
+        release = store.find_same(spec) or store.build(spec, log=log)
         store.record_live(release.version)
         live = release.version
     pointers = store.node_versions()
-    for name in web_nodes:
+    for name in app_nodes:
         if name not in pointers:
             store.set_node(name, live)
     return live
 
 
-def assignments(store: ReleaseStore, web_nodes: Iterable[str]) -> dict[str, tuple[Path, str]]:
-    """web node -> (app dir, version) for the nodes that have a release (for rendering uWSGI inis)."""
+def assignments(store: ReleaseStore, web_nodes: Iterable[str]) -> dict[str, Release]:
+    """web node -> the release it runs, for the nodes that have one (for rendering uWSGI inis)."""
     pointers = store.node_versions()
     live = store.live()
-    out: dict[str, tuple[Path, str]] = {}
+    out: dict[str, Release] = {}
     for name in web_nodes:
         version = pointers.get(name) or live
         if version and (store.root / version / "release.json").exists():
-            out[name] = (store.root / version / "app", version)
+            out[name] = store.get(version)
     return out
 
 
-def differs_from(store: ReleaseStore, version: str, source: Path) -> bool:
-    """Whether ``source``'s app tree is not the one release ``version`` was built from."""
+def differs_from(store: ReleaseStore, version: str, spec: AppSpec) -> bool:
+    """Whether ``spec``'s project (code or declaration) is not what release ``version`` was built from."""
     try:
         meta = store.get(version).meta
     except ReleaseError:
         return True
-    return meta.get("app_tree_sha256") != tree_hash(source.resolve())
+    return (
+        meta.get("app_tree_sha256") != tree_hash(spec.source, INTEGRATION)
+        or meta.get("app") != spec.to_dict()
+    )

@@ -62,7 +62,9 @@ def record_mark(cluster: Cluster, node: Node | None = None) -> marks.Mark:
     """Record what the primary holds now (a SHARE lock on the key tables for the time of the checksums)."""
     node = node or backup.leader(cluster)
     db = cluster.topo.database.name
-    tables = cluster.pg.psql(node, marks.existing_tables_sql(), database=db).split()
+    release = cluster.worker_release()
+    wanted = release.spec.drill_tables if release else ()
+    tables = cluster.pg.psql(node, marks.existing_tables_sql(wanted), database=db).split()
     out = cluster.pg.psql(node, marks.record_sql(tables), database=db, timeout=120)
     return marks.Mark.from_row(out.splitlines()[-1])
 

@@ -28,14 +28,15 @@ import json
 import subprocess
 import xmlrpc.client
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..clients import haproxy, probes
+from ..model.app import AppSpec
 from ..model.defaults import DRAIN_TIMEOUT_S, READY_TIMEOUT_S, UP_TIMEOUT_S
 from ..render.haproxy import LB_BACKEND
 from ..roles import live_followers
 from ..roles.web import readyz
 from . import migration_guard
+from .appcheck import check_app_secrets, check_settings
 from .context import Cluster
 from .django_ops import run_manage
 from .oplog import operation
@@ -194,10 +195,7 @@ def django_in_release(
     cluster: Cluster, release: Release, args: list[str]
 ) -> subprocess.CompletedProcess[str]:
     """manage.py ``args`` with the release's code (on the first web node's host) and that node's environment."""
-    web = cluster.topo.by_role("web")[0]
-    app = cluster.place.release_app(web, release.version)
-    extra = {"TIERS_RELEASE": release.version, "PYTHONDONTWRITEBYTECODE": "1"}
-    return run_manage(cluster, args, app=app, extra=extra)
+    return run_manage(cluster, args, release=release, extra={"PYTHONDONTWRITEBYTECODE": "1"})
 
 
 def guard_migrations(
@@ -221,17 +219,19 @@ def guard_migrations(
 
 def deploy(
     cluster: Cluster,
-    source: Path,
+    spec: AppSpec,
     options: RolloutOptions,
     allow_breaking: bool = False,
     keep: int = 5,
 ) -> str:
-    with operation(cluster.paths, f"deploy of {source} to cluster {cluster.topo.cluster.name!r}") as progress:
+    what = f"deploy of {spec.name} ({spec.source}) to cluster {cluster.topo.cluster.name!r}"
+    with operation(cluster.paths, what) as progress:
         store = cluster.releases
-        with progress.step("building the release"):
-            release = store.find_same(source) or store.build(source, cluster.paths.venv / "bin" / "python")
-            store.check_dependencies(release)
+        check_app_secrets(spec, cluster.secrets)
+        with progress.step(f"building the release (Python {spec.python}, {spec.requirements})"):
+            release = store.find_same(spec) or store.build(spec, log=progress.say)
         progress.say(f"release {release.version}")
+        check_settings(cluster, release, progress)
         hosts = [*cluster.topo.by_role("web"), *live_followers(cluster.topo)]
         with progress.step("putting the release on the web, worker and queue hosts"):
             for node in hosts:
@@ -245,7 +245,10 @@ def deploy(
                     raise DeployError(
                         f"migrate failed; no node was changed:\n{(out.stderr or out.stdout)[-2000:]}"
                     )
-        if live is None or store.get(live).meta.get("static_sha256") != release.meta.get("static_sha256"):
+        static_changed = live is None or store.get(live).meta.get("static_sha256") != release.meta.get(
+            "static_sha256"
+        )
+        if spec.static and static_changed:
             with progress.step("collecting the new release's static files into S3"):
                 out = django_in_release(cluster, release, ["collectstatic", "--noinput"])
                 if out.returncode != 0:
@@ -275,7 +278,7 @@ def rollback(cluster: Cluster, options: RolloutOptions) -> str:
                 "no previous release to roll back to (history: " + ", ".join(state["history"]) + ")"
             )
         release = store.get(target)
-        store.check_dependencies(release)
+        check_app_secrets(release.spec, cluster.secrets)
         for node in [*cluster.topo.by_role("web"), *live_followers(cluster.topo)]:
             cluster.place.ship(
                 node, release

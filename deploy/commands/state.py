@@ -17,12 +17,15 @@ from ..clients.haproxy import RuntimeAPI
 from ..clients.probes import Prober
 from ..clients.supervisor import Supervisor
 from ..clients.transport import Transport
-from ..model.paths import StatePaths
+from ..model.app import AppSpec
+from ..model.app import load as load_app
+from ..model.paths import DEFAULT_APP, StatePaths
+from ..model.release import Release
 from ..model.secrets import Secrets, load_or_create
 from ..model.topology import Node, Topology
 from ..roles.base import RenderContext
 from .progress import Progress
-from .releases import Release, ReleaseStore, assignments
+from .releases import ReleaseStore, assignments
 
 
 class ClusterError(RuntimeError):
@@ -46,20 +49,46 @@ class ClusterState:
     @property
     def releases(self) -> ReleaseStore:
         """Immutable app releases and which one each web node runs (deploy/commands/releases.py)."""
-        return ReleaseStore(self.paths.root, self.paths.repo / "pyproject.toml")
+        return ReleaseStore(self.paths.root)
 
-    def node_releases(self) -> dict[str, tuple[Path, str]]:
+    def node_releases(self) -> dict[str, Release]:
         return assignments(self.releases, [n.name for n in self.topo.by_role("web")])
 
-    def worker_release(self) -> tuple[Path, str] | None:
-        """(app dir, version) of the live release, which the workers run; None before the first release."""
+    def worker_release(self) -> Release | None:
+        """The live release, which the workers run; None before the first release."""
         store = self.releases
         live = store.live()
         if live and (store.root / live / "release.json").exists():
-            return store.root / live / "app", live
+            return store.get(live)
         return None
 
-    def render_context(self, node_releases: dict[str, tuple[Path, str]] | None = None) -> RenderContext:
+    def app_source(self) -> Path:
+        """The project folder this cluster serves: its live release's, else the one `up --app` recorded,
+        else the example."""
+        live = self.worker_release()
+        if live is not None:
+            return live.spec.source
+        try:
+            return Path(self.paths.app_source.read_text().strip())
+        except OSError:
+            return DEFAULT_APP
+
+    def record_app_source(self, source: Path) -> None:
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        self.paths.app_source.write_text(f"{source.resolve()}\n")
+
+    def app_spec(self) -> AppSpec:
+        """The declaration (tiers.toml) of the project this cluster serves; AppError says what is wrong."""
+        return load_app(self.app_source())
+
+    def live_release(self) -> Release:
+        """The live release, or a clear error when there is none yet."""
+        release = self.worker_release()
+        if release is None:
+            raise ClusterError("the cluster has no release yet: `make up` (or `make deploy`) builds one")
+        return release
+
+    def render_context(self, node_releases: dict[str, Release] | None = None) -> RenderContext:
         return RenderContext(
             topo=self.topo,
             paths=self.paths,
@@ -80,7 +109,7 @@ class Place(Protocol):
     def kill(self, node: Node) -> None: ...
     def teardown(self, progress: Progress) -> None: ...
     # releases: where a node's host keeps them, getting one there, running one, following the live one
-    def release_app(self, node: Node, version: str) -> Path: ...
+    def release_on(self, node: Node, release: Release) -> Release: ...
     def ship(self, node: Node, release: Release) -> None: ...
     def switch(self, node: Node, release: Release) -> None: ...
     def prune(self, node: Node, keep: list[str]) -> None: ...

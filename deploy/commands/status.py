@@ -77,8 +77,22 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def app_line(cluster: Cluster) -> str:
+    """Which project the cluster serves and its live release (what a deploy or rollback changed)."""
+    release = cluster.worker_release()
+    if release is None:
+        return f"app: {cluster.app_source()} (no release yet: make up)"
+    spec = release.spec
+    meta = release.meta
+    return (
+        f"app: {spec.name} ({spec.source}), live release {release.version} built {meta.get('created_utc', '?')}, "
+        f"Python {spec.python}, settings {spec.settings}"
+    )
+
+
 def status(cluster: Cluster) -> int:
     print(f"cluster {cluster.topo.cluster.name!r} ({cluster.topo.source}), state in {cluster.paths.root}")
+    print(app_line(cluster))
     print(format_table(rows(cluster)))
     print("\n".join(backup_status(cluster)))
     return 0

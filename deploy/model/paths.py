@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# The project plain `make up` serves: the bundled example (docs/APPS.md).
+DEFAULT_APP = REPO / "examples" / "boxoffice"
 
 
 def project_python(repo: Path = REPO) -> list[str]:
@@ -67,8 +69,9 @@ class StatePaths:
         return self.repo / ".venv"
 
     @property
-    def app(self) -> Path:
-        return self.repo / "app"
+    def app_source(self) -> Path:
+        """Which project the cluster serves: the folder given to `up`/`deploy` (APP=), recorded here."""
+        return self.root / "app-source"
 
     def data(self, node: str) -> Path:
         return self.root / "data" / node

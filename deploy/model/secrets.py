@@ -36,6 +36,9 @@ class Secrets:
     etcd_patroni_password: str
     # SeaweedFS (local S3): signs the JWTs its filer and volume servers demand of every HTTP caller.
     seaweed_jwt_key: str
+    # The project's own secrets (tiers.toml [app.secrets] names), a JSON object NAME -> value, set by the
+    # operator with `python -m deploy secret set NAME`; app nodes receive them as environment variables.
+    app_secrets: str
 
     @classmethod
     def generate(cls) -> Secrets:
@@ -53,6 +56,7 @@ class Secrets:
             etcd_root_password=_random.token_urlsafe(18),
             etcd_patroni_password=_random.token_urlsafe(18),
             seaweed_jwt_key=_random.token_urlsafe(32),
+            app_secrets="{}",
         )
 
     @classmethod
@@ -67,10 +71,21 @@ class Secrets:
             raise ValueError(f"no such secret(s): {', '.join(sorted(unknown))}")
         return Secrets(**{n: getattr(self, n) if n in names else withheld(n) for n in field_names()})
 
+    def app_values(self) -> dict[str, str]:
+        """The project's secrets (empty when withheld or none set)."""
+        if self.app_secrets == withheld("app_secrets"):
+            return {}
+        return dict(json.loads(self.app_secrets or "{}"))
+
     @classmethod
     def fixed_for_tests(cls) -> Secrets:
         """Stable values for renderer unit tests (never used by a running cluster)."""
-        return cls(**{f.name: f"test-{f.name}" for f in fields(cls)})
+        return cls(
+            **{
+                **{f.name: f"test-{f.name}" for f in fields(cls)},
+                "app_secrets": '{"APP_TOKEN": "test-token"}',
+            }
+        )
 
 
 def field_names() -> tuple[str, ...]:
@@ -96,6 +111,19 @@ def load_or_create(path: Path) -> Secrets:
     value = Secrets.generate()
     _write(path, asdict(value))
     return value
+
+
+def set_app_secret(path: Path, name: str, value: str | None) -> Secrets:
+    """Set (or, with ``None``, remove) one of the project's secrets in the cluster's secrets file."""
+    current = load_or_create(path)
+    values = current.app_values()
+    if value is None:
+        values.pop(name, None)
+    else:
+        values[name] = value
+    data = {**asdict(current), "app_secrets": json.dumps(values, sort_keys=True)}
+    _write(path, data)
+    return Secrets(**data)
 
 
 def save_role_file(path: Path, secrets: Secrets, names: frozenset[str]) -> None:

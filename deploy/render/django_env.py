@@ -9,13 +9,18 @@ production value.
 from __future__ import annotations
 
 from ..model.paths import StatePaths
+from ..model.release import Release
 from ..model.secrets import Secrets
 from ..model.topology import Node, Topology
 from .pgbouncer import replica_pool
 
 
-def web_environment(topo: Topology, node: Node, paths: StatePaths, secrets: Secrets) -> dict[str, str]:
-    """Environment variables for a web (or worker) node, in a stable order."""
+def web_environment(
+    topo: Topology, node: Node, paths: StatePaths, secrets: Secrets, release: Release | None = None
+) -> dict[str, str]:
+    """Environment variables for a web (or worker) node running ``release``, in a stable order.
+
+    Without a release: only what the cluster decides (what `check` and the unit tests look at)."""
     db = topo.database
     pooler = next(iter(topo.by_role("pgbouncer")), None)
     primary = pooler or topo.one("dbproxy")
@@ -27,21 +32,28 @@ def web_environment(topo: Topology, node: Node, paths: StatePaths, secrets: Secr
     media = topo.one("media")
     local = topo.cluster.profile == "local"
     endpoint = topo.storage.endpoint_url or f"http://{s3.address}:{s3.port}"
+    lb = topo.one("lb")
     # The LB's address (its health checks and the site) and the node's own (direct probes). Never the
     # sibling nodes': adding a web node (`scale`) must not change, and so restart, the others.
     hosts = {topo.one("lb").address, "localhost", node.address}
     if topo.one("lb").opt("public_host"):
         hosts.add(topo.one("lb").opt("public_host"))  # the name clients use in production
     allowed = ",".join(sorted(hosts))
+    # Browsers send Origin with every POST; Django compares it with the Host, so a form posted to the site's
+    # HTTPS port is accepted when the origin is listed here (the name and port clients use).
+    site = lb.opt("public_host") or lb.address
+    https = lb.opt("https_port")
+    origins = [f"https://{site}" if https == 443 else f"https://{site}:{https}"]
     media_base = (media.opt("public_url") or f"http://{media.address}:{media.port}").rstrip("/")
-    lb = topo.one("lb")
-    return {
+    env = {
+        # The integration's layer, which imports the project's own settings (TIERS_APP_SETTINGS) first.
         "DJANGO_SETTINGS_MODULE": "tiers_site.settings",
         "TIERS_PROFILE": topo.cluster.profile,
         "TIERS_CLUSTER": topo.cluster.name,
         "TIERS_NODE_NAME": node.name,
         "DJANGO_SECRET_KEY": secrets.django_secret_key,
         "DJANGO_ALLOWED_HOSTS": allowed,
+        "DJANGO_CSRF_TRUSTED_ORIGINS": ",".join(origins),
         "DJANGO_DEBUG": "0",
         "DEBUG_HEADERS": "1" if local else "0",
         # The primary is always reached through dbproxy, which follows Patroni's leader (through the
@@ -76,6 +88,25 @@ def web_environment(topo: Topology, node: Node, paths: StatePaths, secrets: Secr
         "TRUSTED_PROXIES": lb.address,
         **admin_networks(topo),
         **email_environment(topo),
+    }
+    return {**env, **app_environment(release, secrets)} if release else env
+
+
+def app_environment(release: Release, secrets: Secrets) -> dict[str, str]:
+    """What the project brings: its settings module, the settings it keeps, its own variables and secrets.
+
+    A secret the project declares but the operator has not set is left out here; the operator's commands
+    refuse to change a node before that (deploy/commands/appsecrets.py)."""
+    spec = release.spec
+    values = secrets.app_values()
+    return {
+        "TIERS_APP_SETTINGS": spec.settings,
+        "TIERS_KEEP_SETTINGS": ",".join(spec.keep),
+        "TIERS_RELEASE": release.version,
+        # The integration's packages, importable by manage.py and the worker (uWSGI sets its pythonpath).
+        "PYTHONPATH": str(release.integration),
+        **spec.env,
+        **{name: values[name] for name in spec.secrets if name in values},
     }
 
 

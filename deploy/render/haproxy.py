@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
+from ..model.app import UrlClasses
 from ..model.defaults import LOG_MAX_BYTES, RSYSLOGD, TLS12_CIPHERS, TLS13_CIPHERSUITES
 from ..model.paths import StatePaths
 from ..model.secrets import Secrets
@@ -120,8 +121,25 @@ def dbproxy_admin_sock(paths: StatePaths) -> str:
     return str(paths.dbproxy_run / "api.sock")
 
 
-def render_lb(topo: Topology, paths: StatePaths, secrets: Secrets, user: str = "haproxy") -> str:
-    """``haproxy-lb.cfg``: HTTP(S) load balancer in front of every web node (run as ``user``)."""
+def url_acl(regexes: tuple[str, ...]) -> str:
+    """An ACL's criterion matching any of a project's path regexes (never matching when there are none).
+
+    HAProxy's parser takes a backslash as an escape and ``#`` as a comment: both are escaped, so the regex
+    HAProxy compiles is the one the project wrote (the model refuses spaces, quotes and braces)."""
+    if not regexes:
+        return "always_false"
+    return "path -m reg " + " ".join(r.replace("\\", "\\\\").replace("#", "\\#") for r in regexes)
+
+
+def render_lb(
+    topo: Topology,
+    paths: StatePaths,
+    secrets: Secrets,
+    user: str = "haproxy",
+    urls: UrlClasses | None = None,
+) -> str:
+    """``haproxy-lb.cfg``: HTTP(S) load balancer in front of every web node (run as ``user``); ``urls``: the
+    project's URL classes (logins, checkout, waiting room) the LB prioritises (None: Django's login forms)."""
     lb = topo.one("lb")
     servers = [web_server(w, lb.opt("server_pipeline")) for w in topo.by_role("web")]
     queue_servers = [web_server(q, lb.opt("server_pipeline")) for q in topo.by_role("queue")]
@@ -160,6 +178,8 @@ def render_lb(topo: Topology, paths: StatePaths, secrets: Secrets, user: str = "
         stats_user=STATS_USER,
         stats_password=secrets.lb_stats_password,
         acme_challenge_to=acme,
+        urls=urls or UrlClasses(),
+        url_acl=url_acl,
     )
 
 

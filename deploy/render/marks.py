@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 SCHEMA = "tiers_ops"
 TABLE = f"{SCHEMA}.backup_marks"
-# The tables a drill compares: the orders (what must never be lost), the events they count seats of, and
-# the buyers. Tables missing from the database (before the first migrate) are left out of a mark.
-KEY_TABLES = ("boxoffice_order", "boxoffice_event", "auth_user")
+# The tables a drill compares are the project's (tiers.toml drill_tables; none named: every table of the
+# public schema). Tables missing from the database (before the first migrate) are left out of a mark.
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -43,11 +42,13 @@ def lsn_value(lsn: str) -> int:
 
 
 def digest_expr(table: str) -> str:
-    """[row count, md5 over every row's text in id order] of ``table``, as a jsonb array."""
+    """[row count, md5 over every row's md5, in their order] of ``table``, as a jsonb array.
+
+    Ordered by the rows' own digests, not a key: any table compares, whatever its primary key is called."""
     if not _IDENT.match(table):
         raise ValueError(f"{table!r} is not a plain table name")
     return (
-        f"(SELECT jsonb_build_array(count(*), coalesce(md5(string_agg(md5(t::text), '' ORDER BY t.id)), ''))"
+        f"(SELECT jsonb_build_array(count(*), coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), ''))"
         f" FROM public.{table} t)"
     )
 
@@ -58,8 +59,13 @@ def digests_sql(tables: list[str]) -> str:
     return f"SELECT jsonb_build_object({pairs})::text;"
 
 
-def existing_tables_sql() -> str:
-    listed = ", ".join(f"'{t}'" for t in KEY_TABLES)
+def existing_tables_sql(tables: tuple[str, ...]) -> str:
+    """The names of ``tables`` that exist, or (none named) every table of the public schema."""
+    if not tables:
+        return "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename ~ '^[a-z_][a-z0-9_]*$' ORDER BY 1;"
+    for t in tables:
+        digest_expr(t)  # refuses anything but a plain table name
+    listed = ", ".join(f"'{t}'" for t in tables)
     return f"SELECT t FROM unnest(ARRAY[{listed}]) AS t WHERE to_regclass('public.' || t) IS NOT NULL;"
 
 

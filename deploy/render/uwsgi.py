@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..model.defaults import LOG_MAX_BYTES
 from ..model.paths import StatePaths
+from ..model.release import Release
 from ..model.secrets import Secrets
 from ..model.topology import Node, Topology
 from .django_env import web_environment
@@ -17,18 +16,14 @@ def render_uwsgi(
     node: Node,
     paths: StatePaths,
     secrets: Secrets,
-    app_dir: Path | None = None,
-    release: str = "",
+    release: Release,
     user: str = "",
 ) -> str:
-    """The ini for ``node``; ``app_dir`` is the release's app folder (the working tree's by default).
-
-    ``release`` (the version the node runs) becomes ``TIERS_RELEASE``, which the app reports in
-    its ``X-Release`` header and ``/readyz`` body. ``user``: the account uWSGI drops to if root starts it.
+    """The ini for ``node`` running ``release``: the project's code and WSGI callable, on the release's
+    Python, with the integration on its path. The version becomes ``TIERS_RELEASE``, which the app reports
+    in its ``X-Release`` header and ``/readyz`` body. ``user``: the account uWSGI drops to if root starts it.
     """
-    environment = web_environment(topo, node, paths, secrets)
-    if release:
-        environment["TIERS_RELEASE"] = release
+    environment = web_environment(topo, node, paths, secrets, release)
     processes = node.opt("processes")
     return render(
         "deploy/templates/uwsgi.ini.j2",
@@ -40,7 +35,7 @@ def render_uwsgi(
         # The load balancer refuses larger bodies first; this holds for anything reaching the node directly.
         limit_post=topo.one("lb").opt("max_body_mb") * 1024 * 1024,
         log_max_bytes=LOG_MAX_BYTES,
-        app_dir=app_dir or paths.app,
+        release=release,
         stats_socket=paths.uwsgi_stats_sock(node.name),
         log_file=paths.log_file(node.name),
         environment=environment,

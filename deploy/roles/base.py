@@ -16,6 +16,7 @@ from ..clients.haproxy import ServerStat
 from ..clients.probes import Prober
 from ..model.defaults import HSTS_MAX_AGE_S
 from ..model.paths import StatePaths
+from ..model.release import Release
 from ..model.secrets import Secrets
 from ..model.tls import TLS_CERT_KEY
 from ..model.topology import PORT, POSITIVE, Node, RoleSchema, Schema, Topology
@@ -32,10 +33,10 @@ class RenderContext:
     topo: Topology
     paths: StatePaths
     secrets: Secrets
-    # web node -> (release app dir, version) it runs (deploy/commands/releases.py).
-    node_releases: Mapping[str, tuple[Path, str]] = field(default_factory=dict)
-    # (app dir, version) of the live release, which workers run; None before the first release.
-    worker_release: tuple[Path, str] | None = None
+    # web node -> the release it runs (deploy/commands/releases.py).
+    node_releases: Mapping[str, Release] = field(default_factory=dict)
+    # The live release, which workers and queue nodes run; None before the first release.
+    worker_release: Release | None = None
 
 
 @dataclass(frozen=True)

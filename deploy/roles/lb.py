@@ -6,6 +6,7 @@ import contextlib
 import ipaddress
 
 from ..clients.haproxy import SHOW_SERVERS_STATE, RuntimeAPI
+from ..model.app import UrlClasses
 from ..model.defaults import HAPROXY, RSYSLOGD
 from ..model.paths import StatePaths
 from ..model.topology import HOST_RE, PORT, POSITIVE, REQUIRED, Node, RoleSchema, TopologyError
@@ -52,12 +53,21 @@ def config_path(paths: StatePaths, node: Node):
     return paths.conf_file(f"haproxy-{node.name}.cfg")
 
 
+def app_urls(ctx: RenderContext) -> UrlClasses:
+    """The URL classes of the project the live release runs (Django's login forms before the first)."""
+    return ctx.worker_release.spec.urls if ctx.worker_release else UrlClasses()
+
+
 def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
     paths = ctx.paths
     return [
         # 0600: it holds the stats page's password.
         ConfigFile(
-            config_path(paths, node), render_lb(ctx.topo, paths, ctx.secrets, USER), 0o600, USER, node.name
+            config_path(paths, node),
+            render_lb(ctx.topo, paths, ctx.secrets, USER, app_urls(ctx)),
+            0o600,
+            USER,
+            node.name,
         ),
         ConfigFile(lb_syslog_conf(paths), render_lb_syslog(ctx.topo, paths), program=node.name),
         ConfigFile(lb_log_rotate_script(paths), render_log_rotate_script(), 0o755),

@@ -7,15 +7,9 @@ backend, that traffic can saturate these nodes without taking a worker from chec
 
 from __future__ import annotations
 
-from ..model.topology import Node, RoleSchema
-from ..model.units import ConfigFile
-from .base import Flow, Placement, RenderContext, Role
-from .web import UWSGI_KEYS, UWSGI_ROLE, check_nice, uwsgi_files
-
-
-def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
-    return uwsgi_files(ctx, node, ctx.worker_release or (None, ""))
-
+from ..model.topology import RoleSchema
+from .base import Flow, Placement, Role
+from .web import UWSGI_KEYS, UWSGI_ROLE, check_nice
 
 ROLE = Role(
     name="queue",
@@ -31,7 +25,6 @@ ROLE = Role(
         Flow("lb", "port", "HAProxy to the waiting room's uWSGI: join and poll"),
         Flow("lb", "check_port", "HAProxy to the queue node's check worker: /readyz checks"),
     ),
-    files=_files,
     follows_live=True,
     # The same Django as web: the DB password (admission pass on the primary), the signing key (queue
     # tokens), the web nodes' account.

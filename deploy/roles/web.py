@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from ..clients.probes import Prober
 from ..model.defaults import READYZ_PROBE_TIMEOUT_S
 from ..model.paths import StatePaths
+from ..model.release import Release
 from ..model.topology import PORT, POSITIVE, REQUIRED, Node, RoleSchema, Schema, TopologyError
 from ..model.units import ConfigFile, Program
 from ..render.uwsgi import render_uwsgi
@@ -15,8 +15,10 @@ from .base import Flow, Placement, RenderContext, Role, StatusView
 
 # Django's account: it can read the releases and write its own log and stats socket, nothing else.
 USER = "tiers-web"
-# What Django needs: the app role's password, the signing key, the S3 key pair.
-APP_SECRETS = frozenset({"db_app_password", "django_secret_key", "s3_access_key", "s3_secret_key"})
+# What Django needs: the app role's password, the signing key, the S3 key pair, the project's own secrets.
+APP_SECRETS = frozenset(
+    {"db_app_password", "django_secret_key", "s3_access_key", "s3_secret_key", "app_secrets"}
+)
 
 
 # The schema of a uWSGI node running the app (web, and the waiting room's queue nodes).
@@ -50,23 +52,35 @@ def ini_path(paths: StatePaths, node: Node):
     return paths.conf_file(f"uwsgi-{node.name}.ini")
 
 
-def uwsgi_files(ctx: RenderContext, node: Node, release: tuple[Path | None, str]) -> list[ConfigFile]:
-    """The node's uWSGI ini running ``release`` (app dir, version; (None, "") = the working tree)."""
-    text = render_uwsgi(ctx.topo, node, ctx.paths, ctx.secrets, *release, USER)
+def uwsgi_files(ctx: RenderContext, node: Node, release: Release | None) -> list[ConfigFile]:
+    """The node's uWSGI ini running ``release`` (nothing before the cluster has one)."""
+    if release is None:
+        return []
+    text = render_uwsgi(ctx.topo, node, ctx.paths, ctx.secrets, release, USER)
     return [ConfigFile(ini_path(ctx.paths, node), text, 0o600, USER, node.name)]
 
 
+def node_release(ctx: RenderContext, node: Node) -> Release | None:
+    """The release a uWSGI node runs: a web node its own (mid-deploy they differ), the others the live one."""
+    return ctx.node_releases.get(node.name) if node.role == "web" else ctx.worker_release
+
+
 def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
-    return uwsgi_files(ctx, node, ctx.node_releases.get(node.name, (None, "")))
+    return uwsgi_files(ctx, node, node_release(ctx, node))
 
 
 def uwsgi_program(ctx: RenderContext, node: Node) -> Program:
-    """uWSGI with die-on-term: SIGTERM is a graceful stop; harakiri bounds how long it can take."""
+    """uWSGI with die-on-term: SIGTERM is a graceful stop; harakiri bounds how long it can take.
+
+    The release's own uWSGI, built for the project's Python (before the first release: the kit's, which
+    only the preflight's binary check looks at)."""
     paths = ctx.paths
+    release = node_release(ctx, node)
+    uwsgi = release.uwsgi if release else paths.venv / "bin" / "uwsgi"
     return Program(
         name=node.name,
         role=node.role,
-        argv=(str(paths.venv / "bin" / "uwsgi"), "--ini", str(ini_path(paths, node))),
+        argv=(str(uwsgi), "--ini", str(ini_path(paths, node))),
         stopwaitsecs=35,
         # uWSGI writes the node's log itself (logto); supervisord keeps only what precedes that.
         stdout_logfile=str(paths.log / f"{node.name}.boot.log"),
@@ -103,6 +117,7 @@ def uwsgi_status(node: Node, view: StatusView) -> tuple[str, str]:
 # its secrets (the DB password, the signing key, the S3 pair /readyz probes with).
 UWSGI_ROLE = dict(
     priority=50,
+    files=_files,
     program=uwsgi_program,
     status=uwsgi_status,
     packages=("postgresql-client",),
@@ -125,6 +140,5 @@ ROLE = Role(
         Flow("lb", "port", "HAProxy to uWSGI: requests"),
         Flow("lb", "check_port", "HAProxy to uWSGI's check worker: /readyz checks"),
     ),
-    files=_files,
     **UWSGI_ROLE,
 )

@@ -1,7 +1,10 @@
-"""worker: background tasks (django-tasks-db) off the request path; listens on nothing."""
+"""worker: the project's background work (tiers.toml ``worker``) off the request path; listens on nothing."""
 
 from __future__ import annotations
 
+import shlex
+
+from ..model.release import Release
 from ..model.topology import POSITIVE, REQUIRED, Node, RoleSchema
 from ..model.units import Program
 from ..render.django_env import web_environment
@@ -9,21 +12,41 @@ from .base import Placement, RenderContext, Role, StatusView
 from .web import APP_SECRETS
 
 
+def worker_argv(release: Release) -> tuple[str, ...]:
+    """The project's worker command (tiers.toml ``worker``) on the release's Python.
+
+    ``python ...`` runs the release's interpreter; another first word is a console script of the release's
+    environment (``celery -A proj worker``), run through that interpreter so no script's shebang (an absolute
+    path where the release was built) matters on a host that keeps the release elsewhere. With no worker
+    declared the node idles, saying so in its log: the topology's worker hosts stay ready for one."""
+    words = shlex.split(release.spec.worker)
+    python = str(release.python)
+    if not words:
+        return (python, "-c", IDLE)
+    if words[0] in ("python", "python3"):
+        return (python, *words[1:])
+    if words[0].startswith("/"):
+        return tuple(words)
+    return (python, str(release.python.parent / words[0]), *words[1:])
+
+
+IDLE = "import signal; print('tiers.toml declares no worker: this node idles', flush=True); signal.pause()"
+
+
 def _program(ctx: RenderContext, node: Node) -> Program:
-    # django-tasks-db's worker command is `db_worker`; `tasks_worker` (boxoffice) runs the same Worker
-    # with retries and re-queues what a killed predecessor left RUNNING. SIGTERM finishes the task.
-    # Workers run the live release, like the web nodes; a deploy or rollback restarts them on it.
+    # tiers_site's `tasks_worker` (django-tasks-db's Worker with retries; the box office's command) re-queues
+    # what a killed predecessor left RUNNING; SIGTERM finishes the task. Workers run the live release, like
+    # the web nodes; a deploy or rollback restarts them on it.
     paths = ctx.paths
-    app, version = ctx.worker_release or (paths.app, "")
-    environment = web_environment(ctx.topo, node, paths, ctx.secrets)
-    if version:
-        environment["TIERS_RELEASE"] = version
+    release = ctx.worker_release
+    if release is None:  # before the first release: only the preflight's binary check reads this
+        return Program(name=node.name, role="worker", argv=(str(paths.venv / "bin" / "python"),))
     return Program(
         name=node.name,
         role="worker",
-        argv=(str(paths.venv / "bin" / "python"), str(app / "manage.py"), "tasks_worker"),
-        directory=str(app),
-        environment=environment,
+        argv=worker_argv(release),
+        directory=str(release.app),
+        environment=web_environment(ctx.topo, node, paths, ctx.secrets, release),
         stopwaitsecs=35,
     )
 
@@ -35,7 +58,7 @@ def _status(_node: Node, _view: StatusView) -> tuple[str, str]:
 
 ROLE = Role(
     name="worker",
-    summary="django-tasks workers: image processing, tickets; retries, crash recovery",
+    summary="the project's worker command (the box office: django-tasks with retries, crash recovery)",
     schema=RoleSchema(
         keys={
             "address": (str, REQUIRED),

@@ -52,11 +52,13 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 30, interv
         time.sleep(interval)
 
 
+EXAMPLE = REPO / "examples" / "boxoffice"
+
+
 def copy_source(dest: Path, marker: str) -> Path:
-    """A changed copy of the source tree (its own release: the marker changes the tree hash)."""
-    shutil.copytree(REPO / "app", dest / "app", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy(REPO / "pyproject.toml", dest / "pyproject.toml")
-    with (dest / "app" / "tiers_site" / "urls.py").open("a") as fh:
+    """A changed copy of the example project (its own release: the marker changes the tree hash)."""
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), dirs_exist_ok=True)
+    with (dest / "boxoffice_site" / "urls.py").open("a") as fh:
         fh.write(f"\n# release marker: {marker}\n")
     return dest
 

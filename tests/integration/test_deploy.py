@@ -1,6 +1,6 @@
 """Zero-downtime operations on the real cluster, with load running through HAProxy.
 
-Each test deploys a changed copy of app/ (``deploy --source DIR``), rolls back, or scales, while a
+Each test deploys a changed copy of the example project (``deploy --app DIR``), rolls back, or scales, while a
 bounded load generator (GETs of /api/events and /api/events/<id>, and purchases) counts every
 request that failed; each leaves the cluster as it found it (same release, same web nodes).
 """
@@ -172,7 +172,7 @@ def test_release_failing_at_start_aborts_after_the_first_node(
 ) -> None:
     source = copy_source(tmp_path / "src", "broken")
     # manage.py (migrations) still works; only the WSGI app fails to load, as a bad release would.
-    with (source / "app" / "tiers_site" / "wsgi.py").open("a") as fh:
+    with (source / "boxoffice_site" / "wsgi.py").open("a") as fh:
         fh.write('\nraise RuntimeError("deliberately broken release")\n')
     with Load(lb(cluster), event_id) as load:
         out = deploy_cli("deploy", "--source", str(source), "--ready-timeout", "30", check=False)
@@ -190,7 +190,7 @@ def test_migration_dropping_a_used_column_is_refused(
     cluster: Cluster, baseline: list[str], tmp_path: Path
 ) -> None:
     source = copy_source(tmp_path / "src", "contract")
-    migrations = source / "app" / "boxoffice" / "migrations"
+    migrations = source / "boxoffice" / "migrations"
     leaf = max(p.stem for p in migrations.glob("[0-9][0-9][0-9][0-9]_*.py"))
     (migrations / "0999_drop_venue.py").write_text(
         "from django.db import migrations\n\n\n"

@@ -1,10 +1,13 @@
-"""A small hand-made topology and fixed paths/secrets for renderer tests."""
+"""A small hand-made topology, fixed paths/secrets and a made-up release for renderer tests."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+from deploy.model.app import AppSpec, UrlClasses
 from deploy.model.paths import StatePaths
+from deploy.model.release import Release
 from deploy.model.secrets import Secrets
 from deploy.model.topology import Topology
 from deploy.roles import loads
@@ -51,6 +54,36 @@ SECRETS = Secrets.fixed_for_tests()
 
 def small() -> Topology:
     return loads(SMALL, "small.toml")
+
+
+# A project as its tiers.toml would declare it (never read from disk: renderers only see the release's meta).
+# Its one secret is the one Secrets.fixed_for_tests() holds a value for.
+SPEC = AppSpec(
+    source=Path("/src/shop"),
+    name="shop",
+    settings="shop.settings",
+    wsgi="shop.wsgi:application",
+    requirements="requirements.txt",
+    worker="python manage.py tasks_worker",
+    env={"SITE_NAME": "Shop"},
+    secrets=("APP_TOKEN",),
+    urls=UrlClasses(
+        login=(r"^/accounts/login/$",),
+        checkout=(r"^/events/[0-9]+/buy$",),
+        waiting_room=(r"^/events/[0-9]+/queue$",),
+    ),
+)
+
+
+def app_spec(**changes: object) -> AppSpec:
+    """:data:`SPEC` with some keys changed (``worker=""``, ``keep=("CACHES",)``...)."""
+    return dataclasses.replace(SPEC, **changes)
+
+
+def fake_release(version: str = "v1", root: Path = Path("/srv/rel"), spec: AppSpec | None = None) -> Release:
+    """A release as the store would return it, at ``root/version``; nothing exists on disk."""
+    meta = {"version": version, "app": (spec or SPEC).to_dict()}
+    return Release(version, root / version, meta)
 
 
 # Non-default values everywhere (other ports, names, sizes): the proxy renderers' exact-output tests.

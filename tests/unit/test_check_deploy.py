@@ -9,12 +9,17 @@ import sys
 
 from deploy.model.paths import REPO
 
+EXAMPLE = REPO / "examples" / "boxoffice"
+
 
 def _check(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The example's manage.py under the Tiers layer, as an app node runs it (the integration on the path)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TIERS_", "DB_", "S3_"))}
+    layer = {"DJANGO_SETTINGS_MODULE": "tiers_site.settings", "TIERS_APP_SETTINGS": "boxoffice_site.settings",
+             "PYTHONPATH": str(REPO / "app")}  # fmt: skip
     return subprocess.run(
         [sys.executable, "manage.py", "check", *args],
-        cwd=REPO / "app", env={**clean, **env}, capture_output=True, text=True, timeout=120,
+        cwd=EXAMPLE, env={**clean, **layer, **env}, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
 

@@ -20,7 +20,7 @@ from guard.client import address_from, parse_networks
 from guard.origin import login_refusal
 from guard.throttle import Limits, LoginThrottled, admit, retry_after
 from tiers_site.cachesign import FLAG_INTEGER, FLAG_SIGNED_JSON, SignedJsonSerde, signing_key
-from tiers_site.config import build
+from tiers_site.config import cluster_settings as build
 
 REPO = Path(__file__).resolve().parents[2]
 SERDE = SignedJsonSerde(signing_key("x" * 50))

@@ -48,7 +48,8 @@ def test_production_render_sends_no_debug_headers() -> None:
 
 
 def test_the_app_sends_no_debug_header_without_debug_headers() -> None:
-    """Probe: Django's test client against the app's real middleware stack, DEBUG_HEADERS=0 then 1."""
+    """Probe: Django's test client against the example project's settings with the Tiers layer on top (the
+    real middleware stack), DEBUG_HEADERS=0 then 1."""
     code = (
         "import django; django.setup()\n"
         "from django.test import Client\n"
@@ -58,7 +59,13 @@ def test_the_app_sends_no_debug_header_without_debug_headers() -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TIERS_", "DB_", "S3_"))}
     seen = {}
     for flag in ("0", "1"):
-        env = {**clean, "DJANGO_SETTINGS_MODULE": "tiers_site.settings", "DEBUG_HEADERS": flag}
+        env = {
+            **clean,
+            "DJANGO_SETTINGS_MODULE": "tiers_site.settings",
+            "TIERS_APP_SETTINGS": "boxoffice_site.settings",
+            "PYTHONPATH": str(REPO / "examples" / "boxoffice"),
+            "DEBUG_HEADERS": flag,
+        }
         out = subprocess.run(
             [sys.executable, "-c", code],
             cwd=REPO / "app",

@@ -10,7 +10,7 @@ from deploy.model.topology import TopologyError
 from deploy.roles import live_followers, loads
 from deploy.roles.base import RenderContext
 from deploy.roles.nodes import node_files
-from tests.unit.fixtures import PATHS, SECRETS, SMALL, small
+from tests.unit.fixtures import PATHS, SECRETS, SMALL, fake_release, small
 
 
 def ini(ctx: RenderContext, name: str) -> str:
@@ -21,8 +21,8 @@ def test_queue_nodes_run_the_live_release_not_a_release_of_their_own() -> None:
     topo = small()
     ctx = RenderContext(
         topo, PATHS, SECRETS,
-        node_releases={"web1": (Path("/r/v1/app"), "v1"), "queue1": (Path("/r/v0/app"), "v0")},
-        worker_release=(Path("/r/v2/app"), "v2"),
+        node_releases={"web1": fake_release("v1", Path("/r")), "queue1": fake_release("v0", Path("/r"))},
+        worker_release=fake_release("v2", Path("/r")),
     )  # fmt: skip
     assert "chdir = /r/v2/app\n" in ini(ctx, "queue1")
     assert "TIERS_RELEASE=v2" in ini(ctx, "queue1")
@@ -30,9 +30,16 @@ def test_queue_nodes_run_the_live_release_not_a_release_of_their_own() -> None:
     assert [n.name for n in live_followers(topo)] == ["queue1", "worker1"]
 
 
+def test_uwsgi_nodes_have_no_ini_before_the_first_release() -> None:
+    ctx = RenderContext(small(), PATHS, SECRETS)
+    assert node_files(ctx, ctx.topo.node("queue1")) == []
+    assert node_files(ctx, ctx.topo.node("web1")) == []
+
+
 def test_nice_renders_uwsgi_prio_only_when_set() -> None:
     topo = loads(SMALL.replace('address = "127.9.1.11"', 'address = "127.9.1.11"\nnice = 10'), "t.toml")
-    ctx = RenderContext(topo, PATHS, SECRETS)
+    release = fake_release()
+    ctx = RenderContext(topo, PATHS, SECRETS, node_releases={"web1": release}, worker_release=release)
     assert "\nprio = 10\n" in ini(ctx, "queue1")
     assert "prio" not in ini(ctx, "web1")
 

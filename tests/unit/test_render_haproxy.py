@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploy.model.paths import StatePaths
+from deploy.model.app import UrlClasses, load
+from deploy.model.paths import DEFAULT_APP, StatePaths
 from deploy.model.topology import Topology
-from deploy.render.haproxy import LB_BACKEND, dbproxy_admin_sock, render_dbproxy, render_lb, render_lb_syslog
+from deploy.render.haproxy import (
+    LB_BACKEND,
+    dbproxy_admin_sock,
+    render_dbproxy,
+    render_lb,
+    render_lb_syslog,
+    url_acl,
+)
 from deploy.roles import loads
-from tests.unit.fixtures import SECRETS, VARIED_TOPOLOGY
+from deploy.roles.base import RenderContext
+from deploy.roles.lb import app_urls
+from tests.unit.fixtures import SECRETS, VARIED_TOPOLOGY, app_spec, fake_release
 from tests.unit.golden import assert_golden
 
 # Two web nodes that differ in every setting the LB reads; two DB nodes on distinct ports.
@@ -26,7 +36,42 @@ def server_lines(config: str) -> list[str]:
 
 
 def test_lb_config_is_pinned() -> None:
-    assert_golden("haproxy-lb.cfg", render_lb(topo(), PATHS, SECRETS))
+    # The URL classes of the bundled example (examples/boxoffice/tiers.toml), as its live release gives them.
+    urls = load(DEFAULT_APP).urls
+    assert_golden("haproxy-lb.cfg", render_lb(topo(), PATHS, SECRETS, "haproxy", urls))
+
+
+def acls(config: str) -> dict[str, str]:
+    lines = (line.split(None, 2)[1:] for line in config.splitlines() if line.lstrip().startswith("acl "))
+    return {name: rest for name, rest in lines if name in ("login", "checkout", "waiting_room")}
+
+
+def test_url_classes_default_to_djangos_login_forms() -> None:
+    """Before the first release (no project yet): Django's login URLs wait last; nothing is checkout or the
+    waiting room (an ACL that never matches)."""
+    assert acls(render_lb(topo(), PATHS, SECRETS)) == {
+        "waiting_room": "always_false",
+        "checkout": "always_false",
+        "login": "path -m reg ^/accounts/login/$ ^/admin/login/$",
+    }
+
+
+def test_url_classes_come_from_the_live_releases_project() -> None:
+    spec = app_spec(urls=UrlClasses(login=(r"^/signin/$",), checkout=(r"^/cart/pay$", r"^/api/pay$")))
+    ctx = RenderContext(topo(), PATHS, SECRETS, worker_release=fake_release(spec=spec))
+    assert app_urls(ctx) == spec.urls
+    assert app_urls(RenderContext(topo(), PATHS, SECRETS)) == UrlClasses()
+    assert acls(render_lb(topo(), PATHS, SECRETS, "haproxy", app_urls(ctx))) == {
+        "waiting_room": "always_false",
+        "checkout": "path -m reg ^/cart/pay$ ^/api/pay$",
+        "login": "path -m reg ^/signin/$",
+    }
+
+
+def test_url_acl_escapes_what_haproxys_parser_would_eat() -> None:
+    # HAProxy's config parser unescapes \\ and reads # as a comment: HAProxy compiles the regex as written.
+    assert url_acl((r"^/a\.b/\d+$", r"^/x#y$")) == r"path -m reg ^/a\\.b/\\d+$ ^/x\#y$"
+    assert url_acl(()) == "always_false"
 
 
 def test_lb_syslog_config_is_pinned() -> None:

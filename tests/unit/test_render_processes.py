@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from deploy.render.memcached import memcached_command
 from deploy.render.seaweed import s3_identities, seaweed_command
@@ -10,18 +11,51 @@ from deploy.render.supervisor import render_supervisord
 from deploy.render.uwsgi import render_uwsgi
 from deploy.roles.base import RenderContext
 from deploy.roles.nodes import programs
-from tests.unit.fixtures import PATHS, SECRETS, small
+from tests.unit.fixtures import PATHS, SECRETS, app_spec, fake_release, small
 from tests.unit.golden import assert_golden
+
+# Where the store keeps releases under PATHS' state root.
+RELEASE = fake_release("v1", Path("/state/releases"))
+
+
+def released(topo=None) -> RenderContext:
+    """Every web node on RELEASE, which is also the live one (workers and queue nodes run it)."""
+    topo = topo or small()
+    return RenderContext(
+        topo,
+        PATHS,
+        SECRETS,
+        node_releases={w.name: RELEASE for w in topo.by_role("web")},
+        worker_release=RELEASE,
+    )
 
 
 def test_uwsgi_ini_exact() -> None:
     topo = small()
-    assert_golden("uwsgi-web1.ini", render_uwsgi(topo, topo.by_role("web")[0], PATHS, SECRETS))
+    assert_golden("uwsgi-web1.ini", render_uwsgi(topo, topo.by_role("web")[0], PATHS, SECRETS, RELEASE))
+
+
+def test_uwsgi_runs_the_projects_wsgi_on_the_releases_paths() -> None:
+    topo = small()
+    text = render_uwsgi(topo, topo.by_role("web")[0], PATHS, SECRETS, RELEASE, "tiers-web")
+    assert "\nchdir = /state/releases/v1/app\n" in text
+    # The project's code first on the path, then the integration's packages.
+    assert "\npythonpath = /state/releases/v1/app\npythonpath = /state/releases/v1/tiers\n" in text
+    assert "\nmodule = shop.wsgi:application\n" in text
+    # The integration's layer is the settings module; it imports the project's.
+    assert "\nenv = DJANGO_SETTINGS_MODULE=tiers_site.settings\n" in text
+    assert "\nenv = TIERS_APP_SETTINGS=shop.settings\n" in text
+    assert "\nenv = TIERS_RELEASE=v1\n" in text
+    # The project's variables and the secrets it declares (and only those).
+    assert "\nenv = SITE_NAME=Shop\n" in text
+    assert "\nenv = APP_TOKEN=test-token\n" in text
+    other = fake_release("v1", Path("/state/releases"), app_spec(secrets=()))
+    assert "test-token" not in render_uwsgi(topo, topo.by_role("web")[0], PATHS, SECRETS, other)
 
 
 def test_uwsgi_threads_enable_threading() -> None:
     topo = small()
-    text = render_uwsgi(topo, topo.by_role("web")[1], PATHS, SECRETS)
+    text = render_uwsgi(topo, topo.by_role("web")[1], PATHS, SECRETS, RELEASE)
     # Two site workers and the check worker, each socket mapped to its own workers.
     assert "processes = 3\nthreads = 2\n" in text
     assert "\nmap-socket = 0:1,2\nmap-socket = 1:3\n" in text
@@ -32,7 +66,7 @@ def test_uwsgi_threads_enable_threading() -> None:
 
 def test_uwsgi_refuses_bodies_over_the_lb_cap() -> None:
     topo = small()
-    text = render_uwsgi(topo, topo.by_role("web")[0], PATHS, SECRETS)
+    text = render_uwsgi(topo, topo.by_role("web")[0], PATHS, SECRETS, RELEASE)
     assert f"\nlimit-post = {10 * 1024 * 1024}\n" in text
 
 
@@ -73,14 +107,11 @@ def test_s3_identities_give_anonymous_read_of_public_buckets_only() -> None:
 
 
 def test_supervisord_config_exact() -> None:
-    topo = small()
-    assert_golden(
-        "supervisord.conf", render_supervisord("mini", programs(RenderContext(topo, PATHS, SECRETS)), PATHS)
-    )
+    assert_golden("supervisord.conf", render_supervisord("mini", programs(released()), PATHS))
 
 
 def test_programs_cover_every_node_in_dependency_order() -> None:
-    progs = programs(RenderContext(small(), PATHS, SECRETS))
+    progs = programs(released())
     # Every node's program, each DB node's backup schedule right after it.
     expected = [
         name for n in small() for name in (n.name, *([f"{n.name}-backups"] if n.role == "db" else []))
@@ -104,17 +135,23 @@ def test_environment_line_escapes_quotes_and_percent() -> None:
 
 
 def test_workers_run_the_live_release_when_there_is_one() -> None:
-    from pathlib import Path
-
     topo = small()
     worker = next(p for p in programs(RenderContext(topo, PATHS, SECRETS)) if p.name == "worker1")
-    assert worker.argv[1] == "/repo/app/manage.py"  # before the first release: the working tree
-    release = (Path("/state/releases/v2/app"), "v2")
-    worker = next(
-        p
-        for p in programs(RenderContext(topo, PATHS, SECRETS, worker_release=release))
-        if p.name == "worker1"
-    )
-    assert worker.argv == ("/repo/.venv/bin/python", "/state/releases/v2/app/manage.py", "tasks_worker")
-    assert worker.directory == "/state/releases/v2/app"
-    assert worker.environment["TIERS_RELEASE"] == "v2"
+    # Before the first release there is nothing to run: only the preflight's binary check reads this.
+    assert worker.argv == ("/repo/.venv/bin/python",) and not worker.environment
+    worker = next(p for p in programs(released(topo)) if p.name == "worker1")
+    # The project's command (`python manage.py tasks_worker`) on the release's own Python.
+    assert worker.argv == ("/state/releases/v1/venv/bin/python", "manage.py", "tasks_worker")
+    assert worker.directory == "/state/releases/v1/app"
+    assert worker.environment["TIERS_RELEASE"] == "v1"
+    assert worker.environment["TIERS_APP_SETTINGS"] == "shop.settings"
+    assert worker.environment["PYTHONPATH"] == "/state/releases/v1/tiers"
+
+
+def test_web_nodes_run_the_releases_uwsgi() -> None:
+    progs = {p.name: p for p in programs(released())}
+    assert progs["web1"].argv == ("/state/releases/v1/venv/bin/uwsgi", "--ini", "/state/conf/uwsgi-web1.ini")
+    assert progs["queue1"].argv[0] == "/state/releases/v1/venv/bin/uwsgi"
+    # Before the first release: the kit's, which only the preflight's binary check looks at.
+    bare = {p.name: p for p in programs(RenderContext(small(), PATHS, SECRETS))}
+    assert bare["web1"].argv[0] == "/repo/.venv/bin/uwsgi"

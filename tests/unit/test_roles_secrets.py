@@ -11,16 +11,25 @@ from deploy.model.topology import Node
 from deploy.roles import REGISTRY, role_of
 from deploy.roles.base import RenderContext
 from deploy.roles.nodes import context_for, node_files, program_for
-from tests.unit.fixtures import PATHS, SECRETS, small
+from tests.unit.fixtures import PATHS, SECRETS, fake_release, small
 
 TOPO = small()
 NODES = [TOPO.by_role(r.name)[0] for r in REGISTRY]
+# A live release on every app node (before the first one they render no ini and no environment). Its
+# project declares the one secret SECRETS holds a value for.
+RELEASE = fake_release()
 
 
 def rendered(node: Node, secrets: Secrets) -> str:
     """Everything a host of this node receives: its files, its program's command and environment, its
     role's setup commands and their input."""
-    ctx = RenderContext(TOPO, PATHS, secrets)
+    ctx = RenderContext(
+        TOPO,
+        PATHS,
+        secrets,
+        node_releases={w.name: RELEASE for w in TOPO.by_role("web")},
+        worker_release=RELEASE,
+    )
     program = program_for(ctx, node)
     parts = [cf.content for cf in node_files(ctx, node)]
     parts += [" ".join(program.argv), *(f"{k}={v}" for k, v in program.environment.items())]

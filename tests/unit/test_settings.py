@@ -1,8 +1,11 @@
-"""tiers_site.config.build: Django settings from a node's environment (pure, no Django setup)."""
+"""tiers_site.config: what the cluster decides from a node's environment (cluster_settings) and how it is
+layered onto a project's own settings (layer). Pure, no Django setup."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -11,8 +14,10 @@ from deploy.model.paths import StatePaths
 from deploy.model.secrets import Secrets
 from deploy.render.django_env import web_environment
 from deploy.roles import loads
+from tests.unit.fixtures import fake_release
 from tiers_site import config
-from tiers_site.config import build
+from tiers_site.config import cluster_settings as build
+from tiers_site.config import layer
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD_KEY = "k" * 30 + "abcdefghij0123456789"  # 50 chars, more than 5 distinct
@@ -102,8 +107,24 @@ def test_router_settings_come_from_the_lag_variables() -> None:
         build({"DB_MAX_LAG_BYTES": "lots"})
 
 
+def example_settings() -> dict[str, Any]:
+    """The box office's own settings module, as tiers_site.settings reads it (its upper-case names)."""
+    module = importlib.import_module("boxoffice_site.settings")
+    return {k: getattr(module, k) for k in dir(module) if k.isupper()}
+
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+
 def test_dbrouter_is_always_wired() -> None:
-    with_router = build({"DB_READ_NODES": "db2=h:5432"})
+    with_router = layer(example_settings(), {"DB_READ_NODES": "db2=h:5432"})
     assert "dbrouter" in with_router["INSTALLED_APPS"]
     assert with_router["DATABASE_ROUTERS"] == ["dbrouter.router.ReplicaRouter"]
     assert {d["ENGINE"] for d in with_router["DATABASES"].values()} == {"dbrouter.backends.postgresql"}
@@ -115,6 +136,113 @@ def test_dbrouter_is_always_wired() -> None:
         < mw.index("health.middleware.ReadOnlyMiddleware")
     )
     assert mw[0] == "health.middleware.RequestContextMiddleware"
+
+
+def test_layer_keeps_the_projects_own_settings_and_sets_the_clusters() -> None:
+    project = example_settings()
+    s = layer(project, {"TIERS_NODE_NAME": "web3"})
+    # The project's own: its URLconf, templates, apps, auth and upload limits stay as they are.
+    for key in ("ROOT_URLCONF", "TEMPLATES", "LOGIN_URL", "CSRF_FAILURE_VIEW", "FILE_UPLOAD_MAX_MEMORY_SIZE"):
+        assert s[key] == project[key]
+    assert s["INSTALLED_APPS"][: len(project["INSTALLED_APPS"])] == project["INSTALLED_APPS"]
+    # The cluster's: its database, key, sessions, storages (the project's SQLite and insecure key are gone).
+    assert s["DATABASES"]["default"]["ENGINE"] == "dbrouter.backends.postgresql"
+    assert s["SECRET_KEY"] == config.INSECURE_LOCAL_SECRET_KEY != project["SECRET_KEY"]
+    assert s["SESSION_ENGINE"] == "tiers_site.sessions"
+    assert s["STORAGES"]["default"]["BACKEND"] == "tiers_site.storage.MediaStorage"
+    assert s["TIERS_NODE_NAME"] == "web3"
+    # The project installs django_tasks_db: its tasks run on the integration's backend.
+    assert s["TASKS"] == config.tasks()
+    assert "TASKS" not in layer({"INSTALLED_APPS": ["django.contrib.auth"]}, {})
+    assert project == example_settings()  # the project's dict is not changed in place
+
+
+def test_layer_orders_the_middleware() -> None:
+    mw = layer({"MIDDLEWARE": MIDDLEWARE}, {})["MIDDLEWARE"]
+    assert mw[:2] == [
+        "health.middleware.RequestContextMiddleware",
+        "health.endpoints.HealthEndpointsMiddleware",
+    ]
+    assert mw.index("guard.middleware.AdminAllowlistMiddleware") + 1 == mw.index(config.SESSIONS)
+    assert mw.index("dbrouter.middleware.RoutingMiddleware") == mw.index(config.AUTHENTICATION) + 1
+    assert mw.index("guard.middleware.LoginThrottleMiddleware") < len(mw) - 1
+    assert mw[-1] == "health.middleware.ReadOnlyMiddleware"
+    # The project's own keep their order, each once.
+    assert [m for m in mw if m in MIDDLEWARE] == MIDDLEWARE
+    assert len(mw) == len(set(mw)) == len(MIDDLEWARE) + 6
+
+
+def test_layer_adds_the_integrations_middleware_once_and_without_sessions() -> None:
+    # A project that already lists some of ours (in other places) gets each once, where the layer puts it.
+    listed = [
+        "health.middleware.ReadOnlyMiddleware",
+        *MIDDLEWARE,
+        "health.endpoints.HealthEndpointsMiddleware",
+    ]
+    assert (
+        layer({"MIDDLEWARE": listed}, {})["MIDDLEWARE"] == layer({"MIDDLEWARE": MIDDLEWARE}, {})["MIDDLEWARE"]
+    )
+    # No sessions or authentication at all (an API-only project): the allowlist and the router still run.
+    bare = layer({"MIDDLEWARE": ["django.middleware.common.CommonMiddleware"]}, {})["MIDDLEWARE"]
+    assert bare == [
+        "health.middleware.RequestContextMiddleware",
+        "health.endpoints.HealthEndpointsMiddleware",
+        "guard.middleware.AdminAllowlistMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "dbrouter.middleware.RoutingMiddleware",
+        "guard.middleware.LoginThrottleMiddleware",
+        "health.middleware.ReadOnlyMiddleware",
+    ]
+
+
+def test_layer_appends_the_integration_apps_once() -> None:
+    project = ["django.contrib.auth", "guard", "myapp"]
+    apps = layer({"INSTALLED_APPS": project}, {})["INSTALLED_APPS"]
+    assert apps[:3] == project
+    assert sorted(apps[3:]) == sorted(set(config.INTEGRATION_APPS) - {"guard"})
+    assert len(apps) == len(set(apps))
+    assert layer({}, {})["INSTALLED_APPS"] == list(config.INTEGRATION_APPS)
+
+
+def test_layer_throttles_the_model_backend() -> None:
+    assert layer({}, {})["AUTHENTICATION_BACKENDS"] == [config.THROTTLED_BACKEND]
+    backends = ["myapp.auth.TokenBackend", config.AUTH_MODEL_BACKEND]
+    assert layer({"AUTHENTICATION_BACKENDS": backends}, {})["AUTHENTICATION_BACKENDS"] == [
+        "myapp.auth.TokenBackend",
+        config.THROTTLED_BACKEND,
+    ]
+
+
+def test_kept_settings_stay_the_projects() -> None:
+    project = {**example_settings(), "CACHES": {"default": {"BACKEND": "myapp.cache.Backend"}}}
+    assert (
+        layer(project, {})["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+    )
+    kept = layer(project, {"TIERS_KEEP_SETTINGS": "CACHES"})
+    assert kept["CACHES"] == {"default": {"BACKEND": "myapp.cache.Backend"}}
+    assert (
+        kept["DATABASES"]["default"]["ENGINE"] == "dbrouter.backends.postgresql"
+    )  # the rest is the cluster's
+    # A group keeps every setting under it; a kept MIDDLEWARE is the project's list as it is.
+    email = layer({"EMAIL_HOST": "smtp.example.com"}, {"TIERS_KEEP_SETTINGS": "EMAIL, MIDDLEWARE"})
+    assert email["EMAIL_HOST"] == "smtp.example.com" and "EMAIL_BACKEND" not in email
+    assert "MIDDLEWARE" not in email
+    # The layer needs no keep at all to leave what it does not set.
+    assert layer({"MY_SETTING": 1}, {})["MY_SETTING"] == 1
+
+
+def test_an_unknown_kept_setting_names_the_allowed_ones() -> None:
+    with pytest.raises(
+        ImproperlyConfigured, match=r"TIERS_KEEP_SETTINGS.*CACHEZ.*SECRET_KEY, DEBUG, ALLOWED_HOSTS"
+    ):
+        layer({}, {"TIERS_KEEP_SETTINGS": "CACHEZ"})
+
+
+def test_production_refuses_a_kept_debug() -> None:
+    env = {**prod_env(), "TIERS_KEEP_SETTINGS": "DEBUG"}
+    with pytest.raises(ImproperlyConfigured, match="DEBUG"):
+        layer({"DEBUG": True}, env)
+    assert layer({"DEBUG": False}, env)["DEBUG"] is False
 
 
 def test_cache_nodes_use_pymemcache_with_dead_nodes_as_misses() -> None:
@@ -230,9 +358,63 @@ def test_every_rendered_variable_is_understood() -> None:
     assert s["DATABASES"]["db2"]["DISABLE_SERVER_SIDE_CURSORS"] is True
     assert s["CACHES"]["default"]["LOCATION"] == ["127.0.3.1:11211", "127.0.3.2:11211"]
     assert s["STORAGES"]["default"]["OPTIONS"]["custom_domain"] == "127.0.4.2:8080/media"
+    # The site's origin as browsers send it: the LB's HTTPS port (8443 locally).
+    assert s["CSRF_TRUSTED_ORIGINS"] == ["https://127.0.0.1:8443"]
+
+
+# Read by the integration's settings module and layer() (not cluster settings: no local default).
+LAYER_VARIABLES = ("TIERS_APP_SETTINGS", "TIERS_KEEP_SETTINGS")
+
+
+def test_a_releases_environment_adds_the_projects_settings_and_variables() -> None:
+    topo = loads((REPO / "deploy/topologies/local.toml").read_text())
+    paths = StatePaths(root=Path("/state"), repo=Path("/repo"))
+    release = fake_release("v7", Path("/state/releases"))
+    base = web_environment(topo, topo.by_role("web")[0], paths, Secrets.fixed_for_tests())
+    env = web_environment(topo, topo.by_role("web")[0], paths, Secrets.fixed_for_tests(), release)
+    assert {k: env[k] for k in base} == base  # the cluster's part as without a release
+    assert {k: v for k, v in env.items() if k not in base} == {
+        "TIERS_APP_SETTINGS": "shop.settings",
+        "TIERS_KEEP_SETTINGS": "",
+        "TIERS_RELEASE": "v7",
+        "PYTHONPATH": "/state/releases/v7/tiers",
+        "SITE_NAME": "Shop",
+        "APP_TOKEN": "test-token",
+    }
+    # What the cluster renders is understood by the layer (the project's own variables are its business).
+    assert set(env) - set(release.spec.env) - set(release.spec.secrets) - {
+        "PYTHONPATH",
+        "DJANGO_SETTINGS_MODULE",
+        "TIERS_LOG_DIR",
+    } <= {
+        *config.LOCAL_DEFAULTS,
+        *LAYER_VARIABLES,
+    }
+    assert layer({}, env)["TIERS_RELEASE"] == "v7"
+
+
+@pytest.mark.parametrize(
+    ("https_port", "public_host", "origin"),
+    [(8443, "", "https://127.0.0.1:8443"), (443, "shop.example.com", "https://shop.example.com")],
+)
+def test_csrf_trusted_origins_are_the_sites_https_origin(
+    https_port: int, public_host: str, origin: str
+) -> None:
+    text = (REPO / "deploy/topologies/local.toml").read_text()
+    lb = f'https_port = {https_port}\npublic_host = "{public_host}"'
+    topo = loads(text.replace("https_port = 8443", lb, 1))  # the lb's, first in the file
+    paths = StatePaths(root=Path("/state"), repo=Path("/repo"))
+    env = web_environment(topo, topo.by_role("web")[0], paths, Secrets.fixed_for_tests())
+    assert env["DJANGO_CSRF_TRUSTED_ORIGINS"] == origin
+    assert build(env)["CSRF_TRUSTED_ORIGINS"] == [origin]
+
+
+def test_bad_csrf_trusted_origin_names_the_variable() -> None:
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_CSRF_TRUSTED_ORIGINS"):
+        build({"DJANGO_CSRF_TRUSTED_ORIGINS": "shop.example.com"})
 
 
 def test_documented_variables_match_the_settings() -> None:
     doc = (REPO / "docs/SETTINGS.md").read_text()
-    for name in config.LOCAL_DEFAULTS:
+    for name in [*config.LOCAL_DEFAULTS, *LAYER_VARIABLES]:
         assert f"`{name}`" in doc, f"{name} is not documented in docs/SETTINGS.md"

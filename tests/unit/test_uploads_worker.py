@@ -1,4 +1,4 @@
-"""Retry policy and crash recovery of the worker (boxoffice.worker), and private URL re-rooting."""
+"""Retry policy and crash recovery of the worker (tiers_site.worker), and private URL re-rooting."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import datetime
 
 import pytest
 
-from boxoffice.worker import PermanentTaskError, RetryPolicy, is_orphan, retry_delay, worker_prefix
 from tiers_site.storage import via_media_host
+from tiers_site.worker import PermanentTaskError, RetryPolicy, is_orphan, retry_delay, worker_prefix
 
 NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
 

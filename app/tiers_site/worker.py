@@ -121,7 +121,7 @@ def requeue_orphans(node: str, lease: float) -> int:
             if attempts >= policy_for(row).max_attempts:
                 row.status = TaskResultStatus.FAILED
                 row.finished_at = now
-                row.exception_class_path = "boxoffice.worker.WorkerLost"
+                row.exception_class_path = "tiers_site.worker.WorkerLost"
                 row.traceback = f"the worker running it died {attempts} time(s); not retried again\n"
                 row.save(update_fields=["status", "finished_at", "exception_class_path", "traceback"])
             else:

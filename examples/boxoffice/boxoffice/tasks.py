@@ -21,8 +21,8 @@ from django_tasks.base import Task
 
 from boxoffice import caching, images, swr
 from boxoffice.models import Event, Order, private_storage
-from boxoffice.worker import RetryPolicy
 from dbrouter.context import routing_context
+from tiers_site.worker import RetryPolicy
 
 log = logging.getLogger("tiers.tasks")
 PRIMARY = "default"

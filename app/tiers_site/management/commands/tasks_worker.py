@@ -1,6 +1,6 @@
 """``manage.py tasks_worker``: django-tasks-db's worker (``db_worker``) with retries and crash recovery.
 
-The worker node's supervised program (deploy/roles/worker.py). See boxoffice.worker and docs/MEDIA.md.
+The worker node's supervised program (deploy/roles/worker.py). See tiers_site.worker and docs/MEDIA.md.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
-from boxoffice.worker import fail_or_retry, requeue_orphans, worker_prefix
+from tiers_site.worker import fail_or_retry, requeue_orphans, worker_prefix
 
 
 class RetryingWorker(Worker):

@@ -331,8 +331,10 @@ def logging_config(level: str) -> dict[str, Any]:
 
 
 # The integration's apps, added to the project's INSTALLED_APPS (each once). tiers_site brings the
-# release_setup and tasks_worker commands; storages the S3 backends.
-INTEGRATION_APPS = ("storages", "dbrouter", "health", "guard", "tiers_site")
+# release_setup and tasks_worker commands; storages the S3 backends; django.contrib.postgres because the
+# cluster's database is PostgreSQL (what a project written against SQLite lacks: Wagtail's search index
+# needs its fields and lookups there).
+INTEGRATION_APPS = ("django.contrib.postgres", "storages", "dbrouter", "health", "guard", "tiers_site")
 AUTH_MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 THROTTLED_BACKEND = "guard.backends.ThrottledModelBackend"
 SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"

@@ -19,7 +19,7 @@ from ..clients.transport import Local, Transport
 from ..model.paths import StatePaths
 from ..model.topology import Node
 from ..roles import live_followers
-from ..roles.nodes import node_files, programs, render_all
+from ..roles.nodes import node_files, programs, render_all, supervisord_file
 from . import hosts, pki, supervision
 from .progress import Progress
 from .releases import Release, differs_from, ensure_initial
@@ -92,14 +92,20 @@ class Loopback:
         """The one store was pruned already."""
 
     def switch(self, node: Node, release: Release) -> None:
-        """Render the node's config on ``release`` and restart its program."""
+        """Render the node's config on ``release`` and restart its program.
+
+        The node's command names its release's own uWSGI, so supervisord's config changes too and is
+        re-read here, while the node is out of rotation: re-reading it later (a follower's restart) would
+        restart a serving node without a drain."""
         cluster = self.cluster
         wanted = {**cluster.node_releases(), node.name: release}
-        for cf in node_files(cluster.render_context(wanted), node):
+        ctx = cluster.render_context(wanted)
+        for cf in [*node_files(ctx, node), supervisord_file(ctx)]:
             hosts.write_if_changed(cf)
         sup = cluster.supervisor
-        sup.stop(node.name)
-        sup.start(node.name, wait=False)
+        if node.name not in sup.update():  # a changed program is stopped, re-added and started by update
+            sup.stop(node.name)
+            sup.start(node.name, wait=False)
 
     def reconfigure(self) -> list[str]:
         """Every config rendered again for the current topology; supervisord adds, removes and re-commands

@@ -316,26 +316,28 @@ def _refuse_shadowing(source: Path) -> None:
 
 
 def _make_read_only(root: Path) -> None:
-    """Clear every write bit under ``root``. Symlinks are left alone: chmod would follow them out of the
-    release (the env's ``bin/python`` -> ``/usr/bin/python3.X``)."""
-    for dirpath, _dirnames, filenames in os.walk(root):
-        for name in filenames:
-            p = Path(dirpath) / name
-            if p.is_symlink():
-                continue
-            with contextlib.suppress(OSError):
-                p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-    for dirpath, _dirnames, _filenames in os.walk(root, topdown=False):
-        p = Path(dirpath)
-        p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    """Write bits off every regular file and folder under ``root``; symlinks (the venv's python points at
+    the system's interpreter) are left alone, never followed."""
+    _chmod_tree(root, lambda mode: mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
 def _make_writable(root: Path) -> None:
-    """Make ``root`` deletable: its folders writable. Files are left as they are: removing one needs only
-    its folder's write bit, and the env's files are hard links shared with the env cache and every other
-    release built from it (a chmod would strip the live release's execute bits), or symlinks out of it."""
-    for dirpath, _dirnames, _filenames in os.walk(root):
-        Path(dirpath).chmod(0o755)
+    """Folders writable again, so the tree can be deleted; files are left as they are (deleting one needs
+    only its folder's write bit), for a release's env shares its files with the env cache and other
+    releases through hard links."""
+    _chmod_tree(root, lambda mode: mode | stat.S_IWUSR, files=False)
+
+
+def _chmod_tree(root: Path, change, files: bool = True) -> None:
+    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+        for name in [*(filenames if files else ()), *dirnames]:
+            p = Path(dirpath) / name
+            with contextlib.suppress(OSError):
+                st = os.lstat(p)
+                if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+                    os.chmod(p, change(stat.S_IMODE(st.st_mode)))
+    with contextlib.suppress(OSError):
+        os.chmod(root, change(stat.S_IMODE(os.lstat(root).st_mode)))
 
 
 # ------------------------------------------------------------------ what `up` uses

@@ -65,7 +65,9 @@ def startproject(dest: Path) -> Path:
     (templates / "index.html").write_text(NOTES_TEMPLATE.replace("{{ version }}", "v1"))
     settings = dest / "notes_site" / "settings.py"
     text = settings.read_text()
-    settings.write_text(re.sub(r"(['\"]django\.contrib\.staticfiles['\"],)", r"\1\n    'notes',", text, count=1))
+    settings.write_text(
+        re.sub(r"(['\"]django\.contrib\.staticfiles['\"],)", r"\1\n    'notes',", text, count=1)
+    )
     urls = dest / "notes_site" / "urls.py"
     urls.write_text(
         urls.read_text()

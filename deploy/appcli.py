@@ -75,12 +75,16 @@ def secret_verb(cluster: Cluster, action: str, name: str | None) -> int:
         raise ClusterError(f"secret {action}: give the secret's NAME (A-Z, 0-9, _), e.g. STRIPE_API_KEY")
     if action == "unset":
         set_app_secret(cluster.paths.secrets, name, None)
-        print(f"{name} removed; app nodes lose it at the next deploy")
+        print(
+            f"{name} removed; app nodes lose it when their configs are next rendered (make up, or a deploy of a new release)"
+        )
         return 0
     value = getpass.getpass(f"{name}: ") if sys.stdin.isatty() else sys.stdin.read().rstrip("\n")
     if not value:
         raise ClusterError(f"secret set {name}: the value is empty (give it on stdin or at the prompt)")
     set_app_secret(cluster.paths.secrets, name, value)
     note = "" if name in declared else " (the app's tiers.toml does not declare it yet)"
-    print(f"{name} set in {cluster.paths.secrets}{note}; app nodes receive it at the next deploy")
+    print(
+        f"{name} set in {cluster.paths.secrets}{note}; app nodes receive it when their configs are next rendered (make up, or a deploy of a new release)"
+    )
     return 0

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .bench_db import database
 from .bench_edge import edge
+from .bench_layer import layer_cost
 from .bench_media import media_tier
 from .bench_onsale import onsale
 from .context import Cluster
@@ -162,6 +163,7 @@ SECTIONS: dict[str, Section] = {
     "media": media_tier,
     "edge": edge,
     "onsale": onsale,
+    "layer": layer_cost,
 }
 
 

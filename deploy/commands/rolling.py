@@ -231,11 +231,12 @@ def deploy(
         with progress.step(f"building the release (Python {spec.python}, {spec.requirements})"):
             release = store.find_same(spec) or store.build(spec, log=progress.say)
         progress.say(f"release {release.version}")
-        check_settings(cluster, release, progress)
         hosts = [*cluster.topo.by_role("web"), *live_followers(cluster.topo)]
         with progress.step("putting the release on the web, worker and queue hosts"):
             for node in hosts:
                 cluster.place.ship(node, release)
+        # On the first web node's host, as migrations run: a release is placed, no node runs it yet.
+        check_settings(cluster, release, progress)
         live = store.live()
         pending = guard_migrations(cluster, release, allow_breaking, progress)
         if pending:

@@ -85,7 +85,7 @@ def app_line(cluster: Cluster) -> str:
     spec = release.spec
     meta = release.meta
     return (
-        f"app: {spec.name} ({spec.source}), live release {release.version} built {meta.get('created_utc', '?')}, "
+        f"app: {spec.name} ({spec.source}) live at {release.version} (built {meta.get('created_utc', '?')}), "
         f"Python {spec.python}, settings {spec.settings}"
     )
 

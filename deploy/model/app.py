@@ -92,19 +92,8 @@ class AppSpec:
     urls: UrlClasses = UrlClasses()
 
     @property
-    def wsgi_module(self) -> str:
-        return self.wsgi.partition(":")[0]
-
-    @property
-    def wsgi_callable(self) -> str:
-        return self.wsgi.partition(":")[2] or "application"
-
-    @property
     def requirements_path(self) -> Path:
         return self.source / self.requirements
-
-    def secret_env_names(self) -> tuple[str, ...]:
-        return self.secrets
 
     def to_dict(self) -> dict[str, Any]:
         """The declaration as release.json records it (the source folder as a string)."""
@@ -225,6 +214,12 @@ def parse(source: Path, data: dict[str, Any], where: str) -> AppSpec:
     env = app.get("env", {})
     if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
         raise AppError(f'{where}: [app.env] holds NAME = "value" strings, got {env!r}')
+    for var, value in env.items():
+        # uWSGI expands %(...) and $(...) in its ini's env lines, and a newline would end one.
+        if "%" in value or "$(" in value or "\n" in value:
+            raise AppError(
+                f"{where}: [app.env] {var}: a value may not hold %, $( or a newline (uWSGI would expand it)"
+            )
     secrets_table = app.get("secrets", {})
     if not isinstance(secrets_table, dict) or set(secrets_table) - {"names"}:
         raise AppError(f'{where}: [app.secrets] has one key, names = ["NAME", ...]')

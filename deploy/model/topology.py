@@ -424,7 +424,32 @@ def _database(source: str, values: dict[str, Any]) -> Database:
                 f"{source}: [database] client_networks: {cidr!r} is not a network "
                 '(e.g. "10.40.128.0/20", host bits zero)'
             ) from None
-    return Database(**values, client_networks=tuple(networks))
+    database = Database(**values, client_networks=tuple(networks))
+    _check_patroni_timings(source, database)
+    return database
+
+
+# Patroni 4 raises a smaller ttl to this, silently: a topology asking for less would not get it.
+PATRONI_MIN_TTL = 20
+
+
+def _check_patroni_timings(source: str, db: Database) -> None:
+    """Patroni's own rule: a leader must be able to renew its lock within ttl, one loop and two retries
+    included (loop_wait + 2 x retry_timeout <= ttl); otherwise a slow DCS demotes a healthy primary."""
+    where = f"{source}: [database]"
+    if db.patroni_ttl < PATRONI_MIN_TTL:
+        raise TopologyError(
+            f"{where} patroni_ttl = {db.patroni_ttl}: Patroni 4 takes at least {PATRONI_MIN_TTL} (it raises a "
+            f"smaller value), so the failover timing would not be the one written here"
+        )
+    needed = db.patroni_loop_wait + 2 * db.patroni_retry_timeout
+    if needed > db.patroni_ttl:
+        raise TopologyError(
+            f"{where} patroni_loop_wait ({db.patroni_loop_wait}) + 2 x patroni_retry_timeout "
+            f"({db.patroni_retry_timeout}) = {needed} must be <= patroni_ttl ({db.patroni_ttl}): Patroni's rule "
+            f"(the leader renews its lock within ttl, one loop and two retries included). E.g. ttl 20, "
+            f"loop_wait 5, retry_timeout 5"
+        )
 
 
 def _check_fleet(source: str, fleet: Fleet, nodes: list[Node]) -> None:

@@ -96,7 +96,7 @@ def app_environment(release: Release, secrets: Secrets) -> dict[str, str]:
     """What the project brings: its settings module, the settings it keeps, its own variables and secrets.
 
     A secret the project declares but the operator has not set is left out here; the operator's commands
-    refuse to change a node before that (deploy/commands/appsecrets.py)."""
+    refuse to change a node before that (deploy/commands/appcheck.py)."""
     spec = release.spec
     values = secrets.app_values()
     return {

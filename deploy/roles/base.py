@@ -58,7 +58,7 @@ class Placement:
     instances (else: a managed service); ``public``: reachable from the allowed client networks;
     ``reaches_s3``: needs S3 egress; ``debian_units``: services Debian's packages start, disabled;
     ``release_setup``: its hosts run the release's migrations and collectstatic, once per release for the
-    whole cluster (the first to take a PostgreSQL advisory lock; app/boxoffice release_setup command).
+    whole cluster (the first to take a PostgreSQL advisory lock; the integration's release_setup command).
     """
 
     host_group: str

@@ -7,6 +7,7 @@ import uuid
 from collections import Counter
 
 import pytest
+import requests
 
 from deploy.commands.context import Cluster
 from tests.integration.client import BoxOffice
@@ -116,3 +117,13 @@ def test_bad_requests_get_clear_errors(cluster: Cluster) -> None:
     r = anon.post("/api/login", json={"username": "demo", "password": "nope"})
     assert r.status_code == 401
     assert anon.get("/api/orders").status_code == 401
+
+
+def test_head_is_answered_wherever_get_is(cluster: Cluster) -> None:
+    """Uptime checkers ask with HEAD: the pages and the API answer it like GET, with no body."""
+    for path in ("/", "/api/events", "/healthz"):
+        r = requests.head(f"{lb(cluster)}{path}", timeout=10)
+        assert r.status_code == 200, (path, r.status_code)
+        assert r.content == b""
+    r = requests.request("OPTIONS", f"{lb(cluster)}/api/events", timeout=10)
+    assert r.status_code == 405 and set(r.headers["Allow"].split(", ")) == {"GET", "HEAD"}

@@ -141,7 +141,7 @@ def test_rolling_deploy_under_load(
         seen = {requests.get(f"{lb(cluster)}/api/events", timeout=5).headers["X-Release"] for _ in range(6)}
         assert seen == {version}
         assert "web1: drain" in out.stdout and "web2: ready" in out.stdout
-        assert f"deploy of {source}" in (cluster.paths.log / "deploy.log").read_text()
+        assert f"deploy of boxoffice ({source})" in (cluster.paths.log / "deploy.log").read_text()
         # The workers follow: they run the new release's code too.
         assert all(version in worker_release_path(cluster, w.name) for w in cluster.topo.by_role("worker"))
         assert queue_releases(cluster) == {version}

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy.model.paths import REPO
+from deploy.commands.releases import ReleaseStore
+from deploy.model.app import load as load_app
+from deploy.model.paths import DEFAULT_APP, REPO
 from deploy.model.secrets import Secrets
 from deploy.roles import ROLES, load
 
@@ -31,13 +33,20 @@ def production(tmp_path: Path) -> tuple[Path, Path]:
     )
     secrets = tmp_path / "secrets.json"
     secrets.write_text(json.dumps(asdict(Secrets.generate())))
+    # The release the app nodes run, placed in the host's state folder as a deploy ships it there.
+    release = ReleaseStore(tmp_path / "state" / "prodcheck").build(load_app(DEFAULT_APP), log=lambda _m: None)
+    (tmp_path / "release-version").write_text(release.version)
     return topo, secrets
+
+
+def _release(tmp: Path) -> list[str]:
+    return ["--release", (tmp / "release-version").read_text()]
 
 
 def _install(topo: Path, node: str, tmp: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "deploy", "--topology", str(topo), "node-install", node, "--no-enable",
-         "--state", str(tmp / "state"), "--systemd-dir", str(tmp / "units"), *extra],
+         "--state", str(tmp / "state"), "--systemd-dir", str(tmp / "units"), *_release(tmp), *extra],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
@@ -97,7 +106,8 @@ def test_a_host_keeps_only_its_roles_secrets_readable_by_root_only(production, t
     for node in ("web1", "db1", "lb", "etcd"):
         out = subprocess.run(
             [sys.executable, "-m", "deploy", "--topology", str(topo_file), "node-install", node, "--no-enable",
-             "--state", str(tmp_path / "state"), "--systemd-dir", str(tmp_path / "units"), "--secrets", "-"],
+             "--state", str(tmp_path / "state"), "--systemd-dir", str(tmp_path / "units"), "--secrets", "-",
+             *_release(tmp_path)],
             cwd=REPO, input=secrets.read_text(), capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert out.returncode == 0, out.stderr

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from deploy.commands import appenv
 from deploy.commands.context import Cluster
+from deploy.commands.releases import ENV_CACHE, integration_requirements
 from deploy.model.paths import REPO, StatePaths
 from deploy.roles import load
 from tests.conftest import deploy_cli, stop_test_cluster
@@ -262,3 +264,24 @@ def test_a_wagtail_site(apps: Cluster, tmp_path: Path) -> None:
     deploy_and_rollback(
         apps, project, template, "Welcome to your new Wagtail site", "Welcome to Tiers' Wagtail site"
     )
+
+
+def test_the_integration_runs_on_django_4_2(tmp_path: Path) -> None:
+    """The oldest Django Tiers takes (4.2 LTS, on 3.11): a startproject site made by 4.2's own tool passes
+    Django's checks under the layer and answers the LB's probes (5.2, 6.0 and 6.1 are deployed above)."""
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("Django>=4.2,<5.0\n")
+    python = appenv.env_python(appenv.ensure_env(ENV_CACHE, "3.11", reqs, integration_requirements()))
+    subprocess.run([str(python), "-m", "django", "startproject", "oldsite", str(tmp_path)], check=True)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tiers_site.settings", "TIERS_APP_SETTINGS": "oldsite.settings",
+           "PYTHONPATH": str(REPO / "app")}  # fmt: skip
+    check = subprocess.run(
+        [str(python), "manage.py", "check"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    probe = (
+        "import django; django.setup(); from django.test import Client; "
+        "print(django.get_version(), Client().get('/healthz').status_code)"
+    )
+    out = subprocess.run([str(python), "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.stdout.split() == [out.stdout.split()[0], "200"] and out.stdout.startswith("4.2."), out.stderr

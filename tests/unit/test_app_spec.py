@@ -119,3 +119,14 @@ def test_load_names_the_fix(source: Path) -> None:
     (source / "manage.py").unlink()
     with pytest.raises(AppError, match=r"no manage\.py here"):
         load(source)
+
+
+def test_an_env_value_uwsgi_would_expand_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "site"
+    source.mkdir()
+    (source / "manage.py").write_text("")
+    (source / "requirements.txt").write_text("Django\n")
+    table = {"app": {"settings": "site.settings", "wsgi": "site.wsgi:application",
+                     "requirements": "requirements.txt", "env": {"GREETING": "100%(x)s"}}}  # fmt: skip
+    with pytest.raises(AppError, match=r"GREETING: a value may not hold %"):
+        parse(source, table, "tiers.toml")

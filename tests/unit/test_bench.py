@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from deploy.commands.bench import Mix, replace_sections
 from deploy.commands.bench_db import _tps, direct_targets, pgbench_argv, simple_update_args
+from deploy.commands.bench_layer import own_settings, server_ini
 from deploy.commands.bench_onsale import pct
 from deploy.commands.context import Cluster
 from deploy.commands.postgres import edit_config_argv, synchronous_settings
 from deploy.commands.wrk import parse_wrk, wrk_argv
-from tests.unit.fixtures import PATHS, small
+from tests.unit.fixtures import PATHS, fake_release, small
 
 WRK = """Running 8s test @ http://127.0.0.1:8080/healthz
   2 threads and 16 connections
@@ -211,3 +214,23 @@ def test_respawns_sums_the_workers_of_a_uwsgi_stats_socket(tmp_path) -> None:
     finally:
         thread.join(timeout=5)
         server.close()
+
+
+def test_the_layer_bench_compares_with_the_projects_own_settings_on_the_same_database() -> None:
+    env = {"DB_NAME": "tiers", "DB_USER": "tiers", "DB_PASSWORD": "pw", "DB_PRIMARY_HOST": "127.9.2.11",
+           "DB_PRIMARY_PORT": "6432", "DB_POOLED": "1"}  # fmt: skip
+    text = own_settings("shop.settings", env)
+    assert text.startswith("from shop.settings import *")
+    namespace: dict = {}
+    exec(compile(text.replace("from shop.settings import *  # noqa: F403\n", ""), "own", "exec"), namespace)
+    db = namespace["DATABASES"]["default"]
+    assert (db["HOST"], db["PORT"], db["DISABLE_SERVER_SIDE_CURSORS"]) == ("127.9.2.11", "6432", True)
+    assert namespace["DEBUG"] is False and namespace["ALLOWED_HOSTS"] == ["*"]
+    release = fake_release()
+    ini = server_ini(release, "127.9.1.1", 8091, Path("/tmp/x"), {"A": "1"}).splitlines()
+    assert f"module = {release.spec.wsgi}" in ini and "http-socket = 127.9.1.1:8091" in ini
+    assert [line for line in ini if line.startswith(("processes", "threads"))] == [
+        "processes = 1",
+        "threads = 1",
+    ]
+    assert "env = A=1" in ini

@@ -92,19 +92,24 @@ def test_shutdown_order_front_first_leader_last() -> None:
 def test_a_stray_that_ignores_the_clean_signal_gets_the_firmer_one(monkeypatch: pytest.MonkeyPatch) -> None:
     """A real process that ignores SIGINT (as a postmaster waiting on its WAL archiver does): SIGQUIT next."""
     import subprocess
-    import time
     from types import SimpleNamespace
 
-    stray = subprocess.Popen(["sh", "-c", "trap '' INT; while :; do sleep 0.05; done"])
-    time.sleep(0.2)  # the trap is set
+    def ignoring_sigint() -> subprocess.Popen:
+        """A shell that ignores SIGINT, returned once its trap is set (it says so): under load a fixed sleep
+        could signal it before it ran at all."""
+        p = subprocess.Popen(["sh", "-c", "trap '' INT; echo ready; while :; do sleep 0.05; done"],
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert p.stdout is not None and p.stdout.readline() == "ready\n"
+        return p
+
+    stray = ignoring_sigint()
     role = SimpleNamespace(strays=lambda paths, node: [stray.pid], stray_stop_signals=("INT", "QUIT"))
     monkeypatch.setattr(supervision, "role_of", lambda node: role)
     try:
-        supervision.stop_strays([small().node("db1")], PATHS, timeout_s=0.5)  # type: ignore[arg-type]
+        supervision.stop_strays([small().node("db1")], PATHS, timeout_s=2)  # type: ignore[arg-type]
         assert stray.wait(timeout=5) == -3  # SIGQUIT ended it
         role.stray_stop_signals = ("INT",)
-        survivor = subprocess.Popen(["sh", "-c", "trap '' INT; while :; do sleep 0.05; done"])
-        time.sleep(0.2)
+        survivor = ignoring_sigint()
         role.strays = lambda paths, node: [survivor.pid]
         with pytest.raises(supervision.SupervisionError, match="outlived SIGINT"):
             supervision.stop_strays([small().node("db1")], PATHS, timeout_s=0.5)  # type: ignore[arg-type]

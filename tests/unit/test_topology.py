@@ -129,6 +129,16 @@ def _broken(old: str, new: str) -> str:
         (_broken('[db.db2]\naddress = "127.9.2.2"', "[db.db2]"), "[db.db2]: missing required key 'address'"),
         (_broken("[web.web1]", '[lb.lb2]\naddress = "127.9.0.2"\n[web.web1]'), "[lb] allows at most 1"),
         ("[cluster\nname=1", "not valid TOML"),
+        (
+            _broken(
+                '[cluster]\nname = "mini"', '[cluster]\nname = "mini"\n[database]\npatroni_loop_wait = 50'
+            ),
+            "patroni_loop_wait (50) + 2 x patroni_retry_timeout (5) = 60 must be <= patroni_ttl (20)",
+        ),
+        (
+            _broken('[cluster]\nname = "mini"', '[cluster]\nname = "mini"\n[database]\npatroni_ttl = 10'),
+            "patroni_ttl = 10: Patroni 4 takes at least 20",
+        ),
     ],
 )
 def test_mistakes_name_the_key(text: str, expected: str) -> None:

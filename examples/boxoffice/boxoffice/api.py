@@ -56,12 +56,15 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
 def api(*methods: str, auth: bool = False) -> Callable[[View], View]:
     """Method check (405 JSON), optional login check (401 JSON) and PurchaseError -> JSON."""
 
+    # HEAD wherever GET is served (uptime checkers ask with HEAD); the server sends the headers only.
+    allowed = (*methods, "HEAD") if "GET" in methods else methods
+
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if request.method not in methods:
+            if request.method not in allowed:
                 response = error(405, "method_not_allowed", f"use {' or '.join(methods)}")
-                response["Allow"] = ", ".join(methods)
+                response["Allow"] = ", ".join(allowed)
                 return response
             if auth and not request.user.is_authenticated:
                 return error(401, "not_authenticated", "log in first: POST /api/login")

@@ -14,7 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from boxoffice.forms import EventImageForm
 from boxoffice.models import Event, Order
@@ -35,7 +35,7 @@ def signed_redirect(url: str) -> HttpResponse:
     return response
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def event_image_upload(request: HttpRequest, event_id: int) -> HttpResponse:
     if not can_manage_events(request.user):
@@ -83,7 +83,7 @@ def _delete_quietly(event: Event, name: str) -> None:
         log.warning("could not delete replaced original %s", name, exc_info=True)
 
 
-@require_GET
+@require_safe
 @login_required
 def ticket_pdf(request: HttpRequest, order_id: int) -> HttpResponse:
     """The buyer's ticket (or any, for an organizer). Read on the primary: the worker wrote it."""
@@ -98,7 +98,7 @@ def ticket_pdf(request: HttpRequest, order_id: int) -> HttpResponse:
     return signed_redirect(order.ticket_pdf.url)
 
 
-@require_GET
+@require_safe
 @login_required
 def event_original(request: HttpRequest, event_id: int) -> HttpResponse:
     """The uploaded original (the only image of an unpublished event): organizers only."""
@@ -110,7 +110,7 @@ def event_original(request: HttpRequest, event_id: int) -> HttpResponse:
     return signed_redirect(event.image.url)
 
 
-@require_GET
+@require_safe
 def bench_stream(request: HttpRequest, name: str) -> HttpResponse:
     """Local profile only, for docs/BENCHMARKS.md: a public media file streamed from S3 through Django,
     the path the media host exists to avoid. 404 under the production profile."""

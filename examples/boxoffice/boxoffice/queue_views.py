@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from boxoffice import admission, waitingroom
 from boxoffice.api import api, error
@@ -48,7 +48,7 @@ def queue_view(request: HttpRequest, event_id: int) -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 @login_required
 def waiting_page(request: HttpRequest, event_id: int) -> HttpResponse:
     event = event_or_404(event_id)

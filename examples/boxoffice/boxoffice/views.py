@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from boxoffice import caching, listing
 from boxoffice.admission import AdmissionRequired
@@ -37,7 +37,7 @@ def page_context(
     return {"items": items, "next_after": after}
 
 
-@require_GET
+@require_safe
 def event_list(request: HttpRequest) -> HttpResponse:
     return render(request, "boxoffice/event_list.html", page_context(request, listing.events_page))
 
@@ -50,7 +50,7 @@ def event_or_404(event_id: int) -> dict[str, Any]:
     return event
 
 
-@require_GET
+@require_safe
 def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
     event = event_or_404(event_id)
     context = {
@@ -85,7 +85,7 @@ def buy(request: HttpRequest, event_id: int) -> HttpResponse:
     return redirect("my-orders")
 
 
-@require_GET
+@require_safe
 @login_required
 def my_orders(request: HttpRequest) -> HttpResponse:
     context = page_context(request, lambda after, size: listing.orders_page(request.user, after, size))

@@ -10,16 +10,21 @@ DEPLOY := $(PY) -m deploy --topology $(TOPOLOGY)
 help:
 	@echo "make up [APP=path]  install what is missing, start the local cluster serving the Django project"
 	@echo "                    at path (default: the box office example), print the site URL"
-	@echo "make init APP=path  write the project's tiers.toml     make secret NAME=X   set one of its secrets"
-	@echo "make status   every node at a glance        make logs [NODE=web1]   recent log lines"
-	@echo "make down     stop (data kept)              make clean               stop and wipe var/"
-	@echo "make psql NODE=db1                          make test                unit + integration tests"
+	@echo "make init APP=path [ARGS='--python 3.12']   write the project's tiers.toml (prints its assumptions)"
+	@echo "make secret NAME=X  set one of the project's secrets (make secret: list them)"
+	@echo "make status   every node at a glance        make logs [NODE=web1] [LEVEL=warning] [LINES=n]"
+	@echo "make down     stop (data kept)              make clean               stop and wipe var/<cluster>/"
+	@echo "make psql NODE=db1                          make manage ARGS='...'   the project's manage.py"
 	@echo "make deploy [APP=dir]      rolling deploy   make rollback            back to the previous release"
-	@echo "make manage ARGS='...'     the project's manage.py on the cluster   make failover [TO=db2]"
 	@echo "make releases                               make scale WEB=n         add/remove web nodes"
+	@echo "make failover [TO=db2]     planned switchover of the primary (Patroni)"
 	@echo "make backup [TYPE=diff]    pgBackRest now   make backups             list them"
 	@echo "make restore-drill [TIME=2026-11-30T12:00:00Z]  restore into a scratch node and verify it"
+	@echo "make bench    bounded load runs -> docs/BENCHMARKS.md (starts the cluster if needed)"
+	@echo "make check    validate the topology, render every config   make lint   ruff check + format"
+	@echo "make test     unit + integration tests      make test-unit           unit tests only"
 	@echo "make tf-check  terraform fmt/validate/test + checkov   make tf-rehearsal  apply against an AWS emulator"
+	@echo "make install  Debian packages and .venv (up and test run it)"
 	@echo "any target TOPOLOGY=deploy/topologies/fleet.toml: the rehearsal fleet (docs/FLEET.md)"
 
 install:
@@ -47,8 +52,9 @@ clean:
 status:
 	@$(DEPLOY) status
 
+# Merged and time-sorted across nodes; LEVEL=warning|error filters, LINES=n, FOLLOW=1 follows the raw files.
 logs:
-	@$(DEPLOY) logs $(NODE)
+	@$(DEPLOY) logs $(NODE) $(if $(LEVEL),--level $(LEVEL)) $(if $(LINES),-n $(LINES)) $(if $(FOLLOW),-f)
 
 psql:
 	@$(DEPLOY) psql $(or $(NODE),db1)

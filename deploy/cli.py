@@ -7,12 +7,13 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .appcli import add_app_commands, choose_app, init_verb, secret_verb
 from .clients import probes
 from .clients.transport import TransportError
-from .commands import backup, lifecycle, restore_drill, rolling
+from .commands import backup, lifecycle, logview, restore_drill, rolling
 from .commands.bench import SECTIONS as BENCH_SECTIONS
 from .commands.bench import run as run_bench
 from .commands.context import Cluster
@@ -108,10 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--only", action="append", choices=sorted(BENCH_SECTIONS),
         help="run only this section (repeatable); the others' figures are kept as they are",
     )  # fmt: skip
-    logs = sub.add_parser("logs", help="recent log lines of one node or all")
+    logs = sub.add_parser("logs", help="recent log lines of one node or all, merged in time order")
     logs.add_argument("node", nargs="?")
-    logs.add_argument("-n", "--lines", type=int, default=30)
-    logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument("-n", "--lines", type=int, default=30, help="lines shown (the newest, of all nodes)")
+    logs.add_argument(
+        "-f", "--follow", action="store_true", help="follow the files (raw, as they are written)"
+    )
+    logs.add_argument("--level", choices=logview.LEVELS, default="debug", help="this severity and above")
+    logs.add_argument("--width", type=int, default=logview.DEFAULT_WIDTH, help="cut lines longer than this")
     for name, text in (("stop", "stop a node"), ("start", "start a node"), ("restart", "restart a node"),
                        ("kill", "SIGKILL a node (fault tests); it stays down until `start`")):  # fmt: skip
         sp = sub.add_parser(name, help=text)
@@ -199,24 +204,31 @@ def add_operations_commands(sub: argparse._SubParsersAction) -> None:
     sc.add_argument("web", type=int, help="number of web nodes wanted")
 
 
-def logs(cluster: Cluster, node: str | None, lines: int, follow: bool) -> int:
+def logs(cluster: Cluster, node: str | None, lines: int, follow: bool, min_level: str, width: int) -> int:
+    """The nodes' recent log lines merged into one time-sorted view (logview.py); -f follows the files."""
     nodes = [cluster.topo.node(node)] if node else list(cluster.topo)
+    year = datetime.now(UTC).year
+    per_node: dict[str, list[logview.Line]] = {}
     if cluster.topo.cluster.hosts == "loopback":
-        files = [
-            str(cluster.paths.log_file(n.name)) for n in nodes if cluster.paths.log_file(n.name).exists()
-        ]
+        files = {f: n for n in nodes for f in sorted((cluster.paths.log / n.name).glob("*.log"))}
         if not files:
             print("no logs yet: is the cluster up? (make up)")
             return 1
-        return subprocess.call(["tail", "-n", str(lines), *(["-F"] if follow else []), *files])
-    if follow:
-        raise ClusterError("logs --follow needs one host at a time on a fleet: ssh to it, or drop -f")
-    for n in nodes:  # each host keeps its own logs
-        place = cluster.place
-        out = place.transport(n).run(
-            ["tail", "-n", str(lines), str(place.host_paths(n).log_file(n.name))], check=False
-        )
-        print(f"==> {n.name} <==\n{out.stdout or out.stderr}")
+        if follow:
+            return subprocess.call(["tail", "-n", str(lines), "-F", *map(str, files)])
+        for f, n in files.items():
+            label = n.name if f.stem == n.name else f"{n.name}/{f.stem}"
+            per_node[label] = logview.parse(label, logview.tail_lines(f, lines), year)
+    else:
+        if follow:
+            raise ClusterError("logs --follow needs one host at a time on a fleet: ssh to it, or drop -f")
+        for n in nodes:  # each host keeps its own logs
+            place = cluster.place
+            out = place.transport(n).run(
+                ["tail", "-n", str(lines), str(place.host_paths(n).log_file(n.name))], check=False
+            )
+            per_node[n.name] = logview.parse(n.name, out.stdout.splitlines(), year)
+    print(logview.render(logview.merged(per_node, lines, min_level), width))
     return 0
 
 
@@ -371,7 +383,7 @@ def dispatch(cluster: Cluster, base_topo: Topology, args: argparse.Namespace) ->
         case "bench":
             print(run_bench(cluster, Path(args.out), args.only))
         case "logs":
-            return logs(cluster, args.node, args.lines, args.follow)
+            return logs(cluster, args.node, args.lines, args.follow, args.level, args.width)
         case "stop" | "start" | "restart" | "kill":
             control(cluster, args.command, args.node)
             print(f"{args.command}: {args.node} done")

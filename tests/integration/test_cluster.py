@@ -170,3 +170,13 @@ def test_up_twice_is_harmless_and_fast(cluster: Cluster) -> None:
     out = deploy_cli("up", "--no-seed")
     assert "is up" in out.stdout
     assert time.monotonic() - began < 60
+
+
+def test_logs_merge_every_node_in_time_order(cluster: Cluster) -> None:
+    out = deploy_cli("logs", "-n", "40").stdout.splitlines()
+    assert len(out) == 40, out
+    times = [" ".join(line.split()[:2]) for line in out]
+    assert times == sorted(times)  # one view, oldest first
+    assert len({line.split()[2] for line in out}) >= 2  # from more than one node
+    errors = deploy_cli("logs", "-n", "400", "--level", "error", "--width", "80").stdout.splitlines()
+    assert all(line.split()[3] == "ERRO" and len(line) <= 80 + 70 for line in errors), errors[:5]

@@ -38,7 +38,7 @@ from ..model.paths import REPO, StatePaths, project_python
 from ..model.topology import Node, Topology
 from ..model.units import ConfigFile
 from ..render.templates import render
-from ..roles import live_followers, load, role_of
+from ..roles import app_readers, live_followers, load, role_of
 from ..roles.firewall import render_ruleset
 from . import supervision
 from .hosts import HostError, write_if_changed
@@ -247,6 +247,12 @@ class Fleet:
         receive = ["sh", "-c", RECEIVE_RELEASE, "receive", str(self.releases_dir(node)), release.version]
         self.ssh(node).stream(tar, receive)
 
+    def ship_declaration(self, node: Node, release: Release) -> None:
+        """Only the release's release.json (its project's declaration): what the LB's config reads."""
+        tar = ["tar", "-C", str(release.path.parent), "-cf", "-", f"{release.version}/release.json"]
+        receive = ["sh", "-c", RECEIVE_RELEASE, "receive", str(self.releases_dir(node)), release.version]
+        self.ssh(node).stream(tar, receive)
+
     def prune(self, node: Node, keep: list[str]) -> None:
         self.ssh(node).run(["sh", "-c", PRUNE_RELEASES, "prune", str(self.releases_dir(node)), *keep])
 
@@ -262,14 +268,16 @@ class Fleet:
 
     def install_running(self, nodes: Iterable[Node]) -> None:
         """Each node's host gets the release the node runs (web nodes their own, workers and queue nodes the live
-        one) and
-        node-install again."""
+        one; the LB the live one's declaration only) and node-install again."""
         store = self.cluster.releases
         live = store.live() or ""
-        running = {**{n.name: live for n in live_followers(self.topo)}, **store.node_versions()}
+        running = {**{n.name: live for n in [*live_followers(self.topo), *app_readers(self.topo)]},
+                   **store.node_versions()}  # fmt: skip
         for node in nodes:
             version = running.get(node.name, "")
-            if version:
+            if version and role_of(node).reads_app:
+                self.ship_declaration(node, store.get(version))
+            elif version:
                 self.ship(node, store.get(version))
             self.install(node, version)
 
@@ -282,7 +290,8 @@ class Fleet:
         followers = live_followers(self.topo)
         if self.cluster.releases.live() is None or not followers:
             return []
-        self.install_running(followers)
+        # The LB too: its URL classes are the live project's (a deploy may have switched projects).
+        self.install_running([*followers, *app_readers(self.topo)])
         supervision.wait_ready(self, followers)
         return [n.name for n in followers]
 

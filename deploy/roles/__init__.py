@@ -41,6 +41,11 @@ def live_followers(topo: Topology) -> list[Node]:
     return [n for n in topo if role_of(n).follows_live]
 
 
+def app_readers(topo: Topology) -> list[Node]:
+    """The nodes whose configs follow the live release's declaration (Role.reads_app)."""
+    return [n for n in topo if role_of(n).reads_app]
+
+
 def by_priority() -> list[Role]:
     return sorted(REGISTRY, key=lambda r: r.priority)
 

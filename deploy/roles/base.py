@@ -175,6 +175,9 @@ class Role:
     # Runs the live release's app (not a release of its own, as web nodes do): a deploy or rollback ships
     # the release to its hosts and re-renders it once the web nodes are switched (workers, queue nodes).
     follows_live: bool = False
+    # Reads the live release's declaration (tiers.toml), not its code: the LB's URL classes. A host of its
+    # own gets the release's release.json only, and is re-rendered after a deploy or rollback.
+    reads_app: bool = False
     # Files outside its folders an earlier run may have left, which would stop it from starting (SeaweedFS's
     # gRPC sockets in /tmp): host preparation removes those not owned by the role's user.
     leftovers: Callable[[StatePaths, Node], list[Path]] = no_paths

@@ -171,4 +171,6 @@ ROLE = Role(
     # Master-worker reload: new workers take the config, old ones finish their connections.
     reload="USR2",
     before_reload=save_server_state,
+    # The project's URL classes (login, checkout, waiting room) come from the live release's tiers.toml.
+    reads_app=True,
 )

@@ -183,14 +183,22 @@ def test_deploy_and_rollback_over_ssh_under_load_from_the_internet(fleet: Cluste
     result = parse_wrk("fleet", output)
     print(f"load during deploy + rollback: {result.requests} requests, {result.errors} failed")
     assert result.requests > 100 and result.errors == 0, output
-    # Releases live only in the web, queue and worker hosts' own state folders.
+    # Releases live only in the web, queue and worker hosts' own state folders; the LB's host holds the
+    # declarations it routes by (release.json), no code.
     hosts = fleet.paths.root / "hosts"
     for node in TOPO:
         releases = hosts / node.name / TOPO.cluster.name / "releases"
         if node.role in ("web", "queue", "worker"):
             assert (releases / version / "release.json").exists(), node.name
+        elif node.role == "lb":
+            assert (releases / version / "release.json").exists() and not (
+                releases / version / "app"
+            ).exists()
         else:
             assert not releases.exists(), f"{node.name} holds releases"
+    # The LB routes by the project's URL classes (the box office's checkout), after the rollback too.
+    config = (hosts / "lb" / TOPO.cluster.name / "conf" / "haproxy-lb.cfg").read_text()
+    assert "acl checkout path -m reg ^/(api/)?events/[0-9]+/(orders|buy)$" in config
 
 
 def test_failover_over_ssh(fleet: Cluster) -> None:

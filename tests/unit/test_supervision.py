@@ -91,14 +91,18 @@ def test_shutdown_order_front_first_leader_last() -> None:
 
 def test_a_stray_that_ignores_the_clean_signal_gets_the_firmer_one(monkeypatch: pytest.MonkeyPatch) -> None:
     """A real process that ignores SIGINT (as a postmaster waiting on its WAL archiver does): SIGQUIT next."""
+    import signal
     import subprocess
     from types import SimpleNamespace
 
     def ignoring_sigint() -> subprocess.Popen:
         """A shell that ignores SIGINT, returned once its trap is set (it says so): under load a fixed sleep
         could signal it before it ran at all."""
+        # SIGQUIT as the default: a background job of a shell without job control starts with it ignored,
+        # and a shell cannot trap (or un-ignore) a signal ignored at its start.
         p = subprocess.Popen(["sh", "-c", "trap '' INT; echo ready; while :; do sleep 0.05; done"],
-                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+                             stdout=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGQUIT, signal.SIG_DFL))  # fmt: skip
         assert p.stdout is not None and p.stdout.readline() == "ready\n"
         return p
 

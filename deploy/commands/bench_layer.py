@@ -129,7 +129,7 @@ def layer_cost(cluster: Cluster, progress: Progress) -> list[str]:
     step = f"{spec.name} {PAGE}: the Tiers layer and the project's own settings, side by side"
     try:
         with progress.step(step), servers(cluster, release, address) as urls:
-            results = median_runs(urls, rounds=3, seconds=5)
+            results = median_runs(urls, rounds=5, seconds=5)
     except ServerFailed as exc:
         # A project written for Tiers (the box office reads TIERS_* settings) has no "own" to compare with.
         progress.say(str(exc))
@@ -141,7 +141,7 @@ def layer_cost(cluster: Cluster, progress: Progress) -> list[str]:
         "",
         f"Page `{PAGE}` of `{spec.name}` (release `{release.version}`, Python {spec.python}, settings "
         f"`{spec.settings}`), one uWSGI process and thread per server on the first web node's address, "
-        "wrk -t2 -c16, 3 interleaved rounds of 5 s, median round. _own_: the project's settings pointed at "
+        "wrk -t2 -c16, 5 interleaved rounds of 5 s, median round. _own_: the project's settings pointed at "
         "the cluster's primary (through the pooler), nothing else of the layer (deploy/commands/bench_layer.py).",
         "",
         "| settings | req/s | p50 ms | p99 ms | requests | errors |",

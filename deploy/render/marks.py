@@ -55,8 +55,7 @@ def digest_expr(table: str) -> str:
 
 def digests_sql(tables: list[str]) -> str:
     """One jsonb object: table -> digest (run on the restored copy to compare with a mark)."""
-    pairs = ", ".join(f"'{t}', {digest_expr(t)}" for t in tables)
-    return f"SELECT jsonb_build_object({pairs})::text;"
+    return f"SELECT {_digests_object(tables)}::text;"
 
 
 def existing_tables_sql(tables: tuple[str, ...]) -> str:
@@ -89,9 +88,15 @@ def record_sql(tables: list[str]) -> str:
     )
 
 
+# jsonb_build_object takes at most 100 arguments (50 tables): more are joined object by object with ||.
+_PER_OBJECT = 50
+
+
 def _digests_object(tables: list[str]) -> str:
-    pairs = ", ".join(f"'{t}', {digest_expr(t)}" for t in tables)
-    return f"jsonb_build_object({pairs})"
+    """table -> digest as one jsonb object, whatever the number of tables (a CMS has a hundred)."""
+    chunks = [tables[i : i + _PER_OBJECT] for i in range(0, len(tables), _PER_OBJECT)] or [[]]
+    objects = ["jsonb_build_object(" + ", ".join(f"'{t}', {digest_expr(t)}" for t in c) + ")" for c in chunks]
+    return "(" + " || ".join(objects) + ")"
 
 
 def latest_before_sql(iso_time: str) -> str:

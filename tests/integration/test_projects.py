@@ -256,6 +256,12 @@ def test_a_wagtail_site(apps: Cluster, tmp_path: Path) -> None:
         )
     assert requests.get(urls[1], timeout=10).content[:4] == b"\x89PNG"
 
+    # A restore drill compares every table of the project by default: a CMS has more than fifty.
+    cli("backup")
+    drill = cli("restore-drill").stdout
+    assert "restore drill passed" in drill and drill.count(" rows") > 100, drill[-2000:]
+    assert "wagtailcore_page 2 rows" in drill
+
     admin_login(apps, s)
     dashboard = s.get(f"{base}/admin/", timeout=10, allow_redirects=False)
     assert dashboard.status_code == 200, dashboard.status_code

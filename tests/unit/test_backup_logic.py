@@ -126,3 +126,13 @@ def test_drill_picks_the_newest_backup_consistent_before_the_mark() -> None:
         backup_before({"backup": [later]}, mark)
     with pytest.raises(BackupError, match="no backup yet"):
         backup_before({"backup": []}, mark)
+
+
+def test_a_mark_of_many_tables_joins_objects_of_at_most_100_arguments() -> None:
+    """jsonb_build_object takes 100 arguments: a project of 120 tables (a CMS) is three objects joined."""
+    tables = [f"t{i}" for i in range(120)]
+    sql = marks.digests_sql(tables)
+    assert sql.startswith("SELECT (jsonb_build_object(") and sql.endswith(")::text;")
+    objects = sql.split("jsonb_build_object(")[1:]
+    assert len(objects) == 3 and [o.count("', (SELECT") for o in objects] == [50, 50, 20]
+    assert marks.digests_sql(["only"]).count("jsonb_build_object(") == 1

@@ -24,7 +24,7 @@ from .commands.node_install import host_kill, node_install, read_secrets
 from .commands.oplog import LockedError, operation
 from .commands.postgres import AdminError, psql_argv
 from .commands.release_setup import release_setup
-from .commands.releases import ReleaseError
+from .commands.releases import ReleaseError, prune_envs
 from .commands.scale import load_overlay, scale, scaled
 from .commands.state import ClusterError
 from .commands.status import status
@@ -262,6 +262,8 @@ def list_releases(cluster: Cluster, prune: int | None) -> int:
     if prune is not None:
         removed = store.prune(prune)
         print(f"pruned: {', '.join(removed) or 'nothing'}")
+        envs = prune_envs()
+        print(f"pruned cached environments no release uses: {', '.join(envs) or 'none'}")
     state = store.load_state()
     live = store.live()
     for version in store.versions():

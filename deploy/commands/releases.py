@@ -284,6 +284,38 @@ class ReleaseStore:
         return doomed
 
 
+# A cached env this young is kept even when no release names it yet (a build about to use it).
+ENV_GRACE_S = 3600
+
+
+def envs_in_use(var: Path) -> set[str]:
+    """The env keys named by any release this machine keeps: every cluster's store and its fleet hosts'."""
+    metas = [*var.glob("*/releases/*/release.json"), *var.glob("*/hosts/*/*/releases/*/release.json")]
+    used = set()
+    for meta in metas:
+        with contextlib.suppress(OSError, ValueError):
+            used.add(str(json.loads(meta.read_text()).get("env", "")))
+    return used
+
+
+def prune_envs(cache: Path = ENV_CACHE, var: Path | None = None, now: float | None = None) -> list[str]:
+    """Delete the cached envs no release on this machine uses (older than :data:`ENV_GRACE_S`): each is
+    100-400 MB, and releases keep their own hard-linked copies, so nothing running loses a file."""
+    if not cache.is_dir():
+        return []
+    used = envs_in_use(var or cache.parent)
+    now = time.time() if now is None else now
+    doomed = [
+        d for d in sorted(cache.iterdir())
+        if d.is_dir() and not d.name.startswith(".") and d.name not in used
+        and now - d.stat().st_mtime > ENV_GRACE_S
+    ]  # fmt: skip
+    for env in doomed:
+        _make_writable(env)
+        shutil.rmtree(env)
+    return [d.name for d in doomed]
+
+
 def _git_state(source: Path) -> tuple[str | None, bool]:
     """(HEAD sha, dirty?) when ``source`` lies in a git work tree (dirty: changes under it), else (None, False)."""
     try:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import shlex
 import shutil
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from deploy.commands.releases import (
     differs_from,
     ensure_initial,
     previous_version,
+    prune_envs,
     tree_hash,
     version_name,
 )
@@ -286,3 +289,20 @@ def test_a_project_module_shadowing_the_integration_is_refused(tmp_path: Path, e
     with pytest.raises(ReleaseError, match="guard"):
         store.build(load(src), now=WHEN, log=quiet)
     assert envs.keys == [] and store.versions() == []
+
+
+def test_cached_envs_no_release_uses_are_pruned_after_their_grace(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    cache = var / "envs"
+    for key in ("used", "fleet", "old", "young"):
+        (cache / key / "bin").mkdir(parents=True)
+    (cache / ".building-x-1").mkdir()
+    for meta, key in ((var / "local" / "releases" / "v1", "used"),
+                      (var / "fl" / "hosts" / "web1" / "fl" / "releases" / "v2", "fleet")):  # fmt: skip
+        meta.mkdir(parents=True)
+        (meta / "release.json").write_text(json.dumps({"env": key}))
+    now = time.time()
+    for key in ("used", "fleet", "old"):
+        os.utime(cache / key, (now - 7200, now - 7200))
+    assert prune_envs(cache, var, now=now) == ["old"]
+    assert sorted(p.name for p in cache.iterdir()) == [".building-x-1", "fleet", "used", "young"]

@@ -37,7 +37,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13")
+from ..model.app import SUPPORTED_PYTHONS
+
 # Where interpreters are looked for (module attributes, so tests can point them elsewhere).
 SYSTEM_BIN = Path("/usr/bin")
 PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"

@@ -44,8 +44,7 @@ def choose_app(cluster: Cluster, app: str | None) -> appmodel.AppSpec:
     source = Path(app).resolve() if app else cluster.app_source()
     if app and (source / "manage.py").is_file() and not (source / appmodel.FILE_NAME).exists():
         print(f"{source} has no {appmodel.FILE_NAME}: writing one (python -m deploy init)")
-        if init_verb(argparse.Namespace(path=str(source), settings=None, wsgi=None, requirements=None,
-                                        python=None, force=False)):  # fmt: skip
+        if cli_init(str(source), None, None, None, None, False):
             raise ClusterError(f"could not write {source / appmodel.FILE_NAME}; see the error above")
     spec = appmodel.load(source)
     live = cluster.worker_release()

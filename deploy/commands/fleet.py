@@ -35,6 +35,7 @@ from ..clients.procs import pid_in
 from ..clients.supervisor import Supervisor
 from ..clients.transport import SSH, Transport, TransportError
 from ..model.paths import REPO, StatePaths, project_python
+from ..model.release import Release
 from ..model.topology import Node, Topology
 from ..model.units import ConfigFile
 from ..render.templates import render
@@ -43,7 +44,7 @@ from ..roles.firewall import render_ruleset
 from . import supervision
 from .hosts import HostError, write_if_changed
 from .progress import Progress
-from .releases import Release, ensure_initial, releases_dir
+from .releases import ensure_initial, releases_dir
 from .state import ClusterState
 
 # Every fleet host sees its own state folder here, the path production's node-install uses.
@@ -242,14 +243,10 @@ class Fleet:
     def release_on(self, node: Node, release: Release) -> Release:
         return release.at(self.releases_dir(node) / release.version)
 
-    def ship(self, node: Node, release: Release) -> None:
-        tar = ["tar", "-C", str(release.path.parent), "-cf", "-", release.version]
-        receive = ["sh", "-c", RECEIVE_RELEASE, "receive", str(self.releases_dir(node)), release.version]
-        self.ssh(node).stream(tar, receive)
-
-    def ship_declaration(self, node: Node, release: Release) -> None:
-        """Only the release's release.json (its project's declaration): what the LB's config reads."""
-        tar = ["tar", "-C", str(release.path.parent), "-cf", "-", f"{release.version}/release.json"]
+    def ship(self, node: Node, release: Release, declaration_only: bool = False) -> None:
+        """The release to the node's host; ``declaration_only``: its release.json alone (what the LB reads)."""
+        member = f"{release.version}/release.json" if declaration_only else release.version
+        tar = ["tar", "-C", str(release.path.parent), "-cf", "-", member]
         receive = ["sh", "-c", RECEIVE_RELEASE, "receive", str(self.releases_dir(node)), release.version]
         self.ssh(node).stream(tar, receive)
 
@@ -275,10 +272,8 @@ class Fleet:
                    **store.node_versions()}  # fmt: skip
         for node in nodes:
             version = running.get(node.name, "")
-            if version and role_of(node).reads_app:
-                self.ship_declaration(node, store.get(version))
-            elif version:
-                self.ship(node, store.get(version))
+            if version:
+                self.ship(node, store.get(version), declaration_only=role_of(node).reads_app)
             self.install(node, version)
 
     def reconfigure(self) -> list[str]:

@@ -47,19 +47,31 @@ def _dt(y: int, mo: int, d: int, h: int, mi: int, s: int, frac: str | None) -> d
     return datetime(y, mo, d, h, mi, s, micro, tzinfo=UTC)
 
 
-def stamp(text: str, year: int) -> datetime | None:
-    """The time a log line carries, or None (times without a zone are taken as UTC, as the nodes log)."""
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            value = data.get("time") or data.get("ts") or data.get("timestamp")
-            if isinstance(value, str):
-                m = _ISO.match(value)
-                if m:
-                    return _dt(*map(int, m.groups()[:6]), m.group(7))
+def _json(text: str) -> dict | None:
+    """A JSON log line's object (Django's, etcd's), else None."""
+    if not text.startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# A JSON line's level word as one of LEVELS (words it does not know read as info).
+_JSON_LEVELS = {"trace": "debug", "debug": "debug", "info": "info", "notice": "info", "warn": "warning",
+                "warning": "warning", "error": "error", "critical": "error", "fatal": "error", "panic": "error",
+                "dpanic": "error"}  # fmt: skip
+
+
+def stamp(text: str, year: int, data: dict | None = None) -> datetime | None:
+    """The time a log line carries, or None (times without a zone are taken as UTC, as the nodes log).
+    ``data``: the line's JSON object when the caller parsed it already."""
+    data = data if data is not None else _json(text)
+    if data is not None:
+        value = data.get("time") or data.get("ts") or data.get("timestamp")
+        if isinstance(value, str) and (m := _ISO.match(value)):
+            return _dt(*map(int, m.groups()[:6]), m.group(7))
     if m := _ISO.match(text):
         return _dt(*map(int, m.groups()[:6]), m.group(7))
     if m := _GLOG.match(text):
@@ -71,18 +83,11 @@ def stamp(text: str, year: int) -> datetime | None:
     return None
 
 
-def level(text: str) -> str:
-    """debug, info, warning or error: the JSON line's level, a glog letter, or the first severity word."""
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("level"), str):
-            word = data["level"].lower()
-            return {"warn": "warning", "critical": "error", "fatal": "error", "panic": "error"}.get(
-                word, word
-            )
+def level(text: str, data: dict | None = None) -> str:
+    """One of LEVELS: the JSON line's level, a glog letter, or the first severity word."""
+    data = data if data is not None else _json(text)
+    if data is not None and isinstance(data.get("level"), str):
+        return _JSON_LEVELS.get(data["level"].lower(), "info")
     if _GLOG.match(text):
         return {"I": "info", "W": "warning"}.get(text[0], "error")
     head = text[:160]
@@ -99,11 +104,12 @@ def parse(node: str, lines: Iterable[str], year: int) -> list[Line]:
         text = text.rstrip("\n")
         if not text.strip():
             continue
-        when = stamp(text, year)
+        data = _json(text)  # read once, for the time and the level
+        when = stamp(text, year, data)
         if when is None and out:
             out.append(Line(out[-1].when, node, text, out[-1].level))
         elif when is not None:
-            out.append(Line(when, node, text, level(text)))
+            out.append(Line(when, node, text, level(text, data)))
     return out
 
 

@@ -17,12 +17,13 @@ from ..clients.procs import alive, pid_in
 from ..clients.supervisor import Supervisor
 from ..clients.transport import Local, Transport
 from ..model.paths import StatePaths
+from ..model.release import Release
 from ..model.topology import Node
-from ..roles import live_followers
+from ..roles import app_readers, live_followers
 from ..roles.nodes import node_files, programs, render_all, supervisord_file
 from . import hosts, pki, supervision
 from .progress import Progress
-from .releases import Release, differs_from, ensure_initial
+from .releases import differs_from, ensure_initial
 from .state import ClusterState
 
 
@@ -129,8 +130,11 @@ class Loopback:
         cluster = self.cluster
         changed_files = hosts.write_files(render_all(cluster.render_context()))
         changed = set(cluster.supervisor.update())
-        # The followers' configs name the live release; the LB's holds the project's URL classes.
-        for name in sorted(changed_files - changed):
+        # Only the nodes that follow the live release: the followers' configs name it, the LB's holds its
+        # project's URL classes. A web node's config that changed otherwise (a secret set since) waits for
+        # its own drained switch: applying it here would restart a serving node.
+        names = {n.name for n in [*followers, *app_readers(cluster.topo)]}
+        for name in sorted((changed_files & names) - changed):
             supervision.apply_change(cluster.supervisor, cluster.paths, cluster.topo.node(name))
             changed.add(name)
         supervision.wait_ready(self, [n for n in cluster.topo if n.name in changed])

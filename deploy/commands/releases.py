@@ -266,10 +266,11 @@ class ReleaseStore:
     def find_same(self, spec: AppSpec) -> Release | None:
         """An existing release of exactly ``spec``'s code, declaration and requirements (no rebuild needed)."""
         digest = tree_hash(spec.source, INTEGRATION)
+        declared = spec.to_dict()
         for version in reversed(self.versions()):
-            meta = self.get(version).meta
-            if meta.get("app_tree_sha256") == digest and meta.get("app") == spec.to_dict():
-                return self.get(version)
+            release = self.get(version)
+            if release.meta.get("app_tree_sha256") == digest and release.meta.get("app") == declared:
+                return release
         return None
 
     def prune(self, keep: int = DEFAULT_KEEP) -> list[str]:
@@ -339,11 +340,12 @@ def integration_packages() -> list[str]:
 
 
 def _refuse_shadowing(source: Path) -> None:
-    clash = [n for n in integration_packages() if (source / n).exists() or (source / f"{n}.py").exists()]
+    ours = integration_packages()
+    clash = [n for n in ours if (source / n).exists() or (source / f"{n}.py").exists()]
     if clash:
         raise ReleaseError(
             f"{source} has top-level module(s) named like the Tiers integration's packages: {', '.join(clash)} "
-            f"(the integration's: {', '.join(integration_packages())}). Rename the project's module(s)."
+            f"(the integration's: {', '.join(ours)}). Rename the project's module(s)."
         )
 
 

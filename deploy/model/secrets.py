@@ -113,7 +113,7 @@ def load_or_create(path: Path) -> Secrets:
     return value
 
 
-def set_app_secret(path: Path, name: str, value: str | None) -> Secrets:
+def set_app_secret(path: Path, name: str, value: str | None) -> None:
     """Set (or, with ``None``, remove) one of the project's secrets in the cluster's secrets file."""
     current = load_or_create(path)
     values = current.app_values()
@@ -121,9 +121,7 @@ def set_app_secret(path: Path, name: str, value: str | None) -> Secrets:
         values.pop(name, None)
     else:
         values[name] = value
-    data = {**asdict(current), "app_secrets": json.dumps(values, sort_keys=True)}
-    _write(path, data)
-    return Secrets(**data)
+    _write(path, {**asdict(current), "app_secrets": json.dumps(values, sort_keys=True)})
 
 
 def save_role_file(path: Path, secrets: Secrets, names: frozenset[str]) -> None:

@@ -35,9 +35,9 @@ def web_environment(
     lb = topo.one("lb")
     # The LB's address (its health checks and the site) and the node's own (direct probes). Never the
     # sibling nodes': adding a web node (`scale`) must not change, and so restart, the others.
-    hosts = {topo.one("lb").address, "localhost", node.address}
-    if topo.one("lb").opt("public_host"):
-        hosts.add(topo.one("lb").opt("public_host"))  # the name clients use in production
+    hosts = {lb.address, "localhost", node.address}
+    if lb.opt("public_host"):
+        hosts.add(lb.opt("public_host"))  # the name clients use in production
     allowed = ",".join(sorted(hosts))
     # Browsers send Origin with every POST; Django compares it with the Host, so a form posted to the site's
     # HTTPS port is accepted when the origin is listed here (the name and port clients use).

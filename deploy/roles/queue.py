@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..model.topology import RoleSchema
 from .base import Flow, Placement, Role
-from .web import UWSGI_KEYS, UWSGI_ROLE, check_nice
+from .web import UWSGI_KEYS, check_nice, uwsgi_role
 
 ROLE = Role(
     name="queue",
@@ -27,6 +27,6 @@ ROLE = Role(
     ),
     follows_live=True,
     # The same Django as web: the DB password (admission pass on the primary), the signing key (queue
-    # tokens), the web nodes' account.
-    **UWSGI_ROLE,
+    # tokens), the web nodes' account; the live release's code.
+    **uwsgi_role(lambda ctx, _node: ctx.worker_release),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from ..clients.probes import Prober
 from ..model.defaults import READYZ_PROBE_TIMEOUT_S
@@ -60,22 +61,12 @@ def uwsgi_files(ctx: RenderContext, node: Node, release: Release | None) -> list
     return [ConfigFile(ini_path(ctx.paths, node), text, 0o600, USER, node.name)]
 
 
-def node_release(ctx: RenderContext, node: Node) -> Release | None:
-    """The release a uWSGI node runs: a web node its own (mid-deploy they differ), the others the live one."""
-    return ctx.node_releases.get(node.name) if node.role == "web" else ctx.worker_release
-
-
-def _files(ctx: RenderContext, node: Node) -> list[ConfigFile]:
-    return uwsgi_files(ctx, node, node_release(ctx, node))
-
-
-def uwsgi_program(ctx: RenderContext, node: Node) -> Program:
+def uwsgi_program(ctx: RenderContext, node: Node, release: Release | None) -> Program:
     """uWSGI with die-on-term: SIGTERM is a graceful stop; harakiri bounds how long it can take.
 
     The release's own uWSGI, built for the project's Python (before the first release: the kit's, which
     only the preflight's binary check looks at)."""
     paths = ctx.paths
-    release = node_release(ctx, node)
     uwsgi = release.uwsgi if release else paths.venv / "bin" / "uwsgi"
     return Program(
         name=node.name,
@@ -112,20 +103,23 @@ def uwsgi_status(node: Node, view: StatusView) -> tuple[str, str]:
     return ("ok" if status == 200 else f"http {status}"), detail
 
 
-# What every role running this Django under uWSGI declares alike (web, and the waiting room's queue nodes):
-# how it starts, reports and becomes ready, its account (the same app, the same files it may read) and
-# its secrets (the DB password, the signing key, the S3 pair /readyz probes with).
-UWSGI_ROLE = dict(
-    priority=50,
-    files=_files,
-    program=uwsgi_program,
-    status=uwsgi_status,
-    packages=("postgresql-client",),
-    user=USER,
-    secrets=APP_SECRETS,
-    ready=uwsgi_ready,
-    ready_timeout_s=60.0,
-)
+def uwsgi_role(release_of: Callable[[RenderContext, Node], Release | None]) -> dict:
+    """What every role running the project under uWSGI declares alike (web, and the waiting room's queue
+    nodes), given where its nodes' release comes from: its files and program on that release, how it
+    reports and becomes ready, its account (the same app, the same files it may read) and its secrets
+    (the DB password, the signing key, the S3 pair /readyz probes with, the project's own)."""
+    return dict(
+        priority=50,
+        files=lambda ctx, node: uwsgi_files(ctx, node, release_of(ctx, node)),
+        program=lambda ctx, node: uwsgi_program(ctx, node, release_of(ctx, node)),
+        status=uwsgi_status,
+        packages=("postgresql-client",),
+        user=USER,
+        secrets=APP_SECRETS,
+        ready=uwsgi_ready,
+        ready_timeout_s=60.0,
+    )
+
 
 ROLE = Role(
     name="web",
@@ -140,5 +134,6 @@ ROLE = Role(
         Flow("lb", "port", "HAProxy to uWSGI: requests"),
         Flow("lb", "check_port", "HAProxy to uWSGI's check worker: /readyz checks"),
     ),
-    **UWSGI_ROLE,
+    # Each web node runs its own release: mid-deploy they differ.
+    **uwsgi_role(lambda ctx, node: ctx.node_releases.get(node.name)),
 )

@@ -290,4 +290,5 @@ def test_the_integration_runs_on_django_4_2(tmp_path: Path) -> None:
         "print(django.get_version(), Client().get('/healthz').status_code)"
     )
     out = subprocess.run([str(python), "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert out.stdout.split() == [out.stdout.split()[0], "200"] and out.stdout.startswith("4.2."), out.stderr
+    version, status = out.stdout.split()
+    assert version.startswith("4.2.") and status == "200", out.stderr

@@ -68,3 +68,10 @@ def test_tail_reads_the_end_of_a_large_file(tmp_path: Path) -> None:
     log = tmp_path / "big.log"
     log.write_text("".join(f"line {i}\n" for i in range(100_000)))
     assert logview.tail_lines(log, 3, chunk=4096) == ["line 99997", "line 99998", "line 99999"]
+
+
+def test_a_level_word_of_another_program_reads_as_one_of_ours() -> None:
+    for word, expected in (("notice", "info"), ("trace", "debug"), ("dpanic", "error"), ("verbose", "info")):
+        line = f'{{"level": "{word}", "ts": "2026-12-04T17:00:00Z", "msg": "x"}}'
+        assert logview.level(line) == expected
+        assert logview.merged({"n": logview.parse("n", [line], 2026)}, 5, "debug")  # no unknown level
